@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, lints, unit tests and the integration tests (which include the
+# official Python SDK compatibility test). Installs the SDK into .venv-sdk on first use.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+python=${PYTHON:-python3}
+if [ ! -x .venv-sdk/bin/python ] || ! .venv-sdk/bin/python -c 'import outpost_sdk' 2>/dev/null; then
+  echo "== installing the Python SDK for the compatibility test into .venv-sdk"
+  "$python" -m venv .venv-sdk
+  .venv-sdk/bin/pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --check
+echo "== cargo clippy"
+cargo clippy --all-targets --quiet -- -D warnings
+echo "== cargo test"
+cargo test --all-targets

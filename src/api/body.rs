@@ -1,0 +1,95 @@
+//! Reading request bodies: bounded by `API_MAX_REQUEST_BODY_BYTES` (413 above it), parsed as a
+//! JSON object (anything else is upstream's 422 `invalid JSON`), with typed field accessors that
+//! treat a wrong JSON type the way upstream's decoder does.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use hyper::StatusCode;
+use serde_json::{Map, Value};
+
+use super::error::ApiError;
+use crate::model::strmap;
+use crate::model::StrMap;
+
+/// Collects the body, refusing more than `limit` bytes.
+pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) => {
+            if error
+                .downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some()
+            {
+                Err(ApiError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("request body exceeds {limit} bytes"),
+                ))
+            } else {
+                Err(ApiError::bad_request("could not read request body"))
+            }
+        }
+    }
+}
+
+/// A parsed JSON object body.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl JsonObject {
+    /// Parses `bytes` as a JSON object; empty or anything else → 422 `invalid JSON`.
+    pub fn parse(bytes: &[u8]) -> Result<JsonObject, ApiError> {
+        match serde_json::from_slice::<Value>(bytes) {
+            Ok(Value::Object(map)) => Ok(JsonObject(map)),
+            _ => Err(ApiError::invalid_json()),
+        }
+    }
+
+    /// Whether the key is present (even as `null`).
+    pub fn has(&self, key: &str) -> bool {
+        self.0.contains_key(key)
+    }
+
+    pub fn raw(&self, key: &str) -> Option<&Value> {
+        self.0.get(key)
+    }
+
+    /// A string field: absent or `null` → `None`; another type → invalid JSON.
+    pub fn string(&self, key: &str) -> Result<Option<String>, ApiError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(ApiError::invalid_json()),
+        }
+    }
+
+    /// A boolean field: absent or `null` → `None`; another type → invalid JSON.
+    pub fn boolean(&self, key: &str) -> Result<Option<bool>, ApiError> {
+        match self.0.get(key) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Bool(b)) => Ok(Some(*b)),
+            Some(_) => Err(ApiError::invalid_json()),
+        }
+    }
+
+    /// A `map<string,string>` field with upstream's coercion: absent → `None`, `null` →
+    /// `Some(empty)`, object → coerced map, another type → invalid JSON.
+    pub fn string_map(&self, key: &str) -> Result<Option<StrMap>, ApiError> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(Value::Null) => Ok(Some(StrMap::new())),
+            Some(value) => strmap::coerce_object(value)
+                .map(Some)
+                .ok_or_else(ApiError::invalid_json),
+        }
+    }
+
+    /// An object field kept as JSON: absent → `None`; `null` → `Some(Null)`; object → itself;
+    /// another type → invalid JSON.
+    pub fn object_or_null(&self, key: &str) -> Result<Option<&Value>, ApiError> {
+        match self.0.get(key) {
+            None => Ok(None),
+            Some(v @ (Value::Null | Value::Object(_))) => Ok(Some(v)),
+            Some(_) => Err(ApiError::invalid_json()),
+        }
+    }
+}

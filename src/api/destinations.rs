@@ -1,0 +1,350 @@
+//! Destination routes: list (with `type`/`topics` filters), create, read, merge-patch update,
+//! delete, enable and disable.
+
+use std::sync::Arc;
+
+use hyper::StatusCode;
+use serde_json::Value;
+
+use super::auth::{Authorized, Caller};
+use super::body::JsonObject;
+use super::display;
+use super::error::ApiError;
+use super::query::Query;
+use super::reply::{self, Reply};
+use super::AppState;
+use crate::model::destination::Destination;
+use crate::model::destination_type::{Draft, PrepareContext, PrepareError, Role};
+use crate::model::strmap;
+use crate::model::timestamp;
+use crate::model::topics::{self, TopicsError};
+use crate::store::CreateDestination;
+
+fn not_found() -> ApiError {
+    ApiError::bare(StatusCode::NOT_FOUND)
+}
+
+fn role_of(caller: &Caller) -> Role {
+    match caller {
+        Caller::Admin => Role::Admin,
+        Caller::Tenant(_) => Role::Tenant,
+    }
+}
+
+fn topics_error(error: TopicsError) -> ApiError {
+    ApiError::unprocessable(match error {
+        TopicsError::InvalidTopics => "validation failed: invalid topics",
+        TopicsError::InvalidFormat => "validation failed: invalid topics format",
+    })
+}
+
+fn prepare_error(error: PrepareError) -> ApiError {
+    match error {
+        PrepareError::Validation(messages) => ApiError::validation(messages),
+    }
+}
+
+/// A client-supplied timestamp field in milliseconds; malformed → invalid JSON (as upstream's
+/// decoder), in the future → 422.
+fn past_timestamp(body: &JsonObject, field: &str, now_ms: i64) -> Result<Option<i64>, ApiError> {
+    let Some(text) = body.string(field)? else {
+        return Ok(None);
+    };
+    let instant = timestamp::parse_rfc3339(&text).map_err(|_| ApiError::invalid_json())?;
+    let ms = instant.unix_millis();
+    if ms > now_ms {
+        return Err(ApiError::unprocessable(format!(
+            "{field} cannot be in the future"
+        )));
+    }
+    Ok(Some(ms))
+}
+
+/// The filter as stored: `None` for `null`/`{}`, else compact JSON text of the object.
+fn stored_filter(value: &Value) -> Option<String> {
+    match value {
+        Value::Object(map) if !map.is_empty() => Some(value.to_string()),
+        _ => None,
+    }
+}
+
+fn show(state: &AppState, destination: &Destination) -> Value {
+    display::destination(&state.registry, destination, state.clock.now_ms())
+}
+
+/// `GET /tenants/:id/destinations`.
+pub fn list(state: &AppState, tenant_id: &str, query: &Query) -> Result<Reply, ApiError> {
+    let kinds = query.array("type");
+    let wanted_topics = query.array("topics");
+    let destinations = state.store.tenant_destinations(tenant_id)?;
+    let shown: Vec<Value> = destinations
+        .iter()
+        .filter(|d| kinds.is_empty() || kinds.contains(&d.kind))
+        .filter(|d| {
+            wanted_topics.is_empty() || topics::destination_covers_all(&d.topics, &wanted_topics)
+        })
+        .map(|d| show(state, d))
+        .collect();
+    Ok(reply::ok(&shown))
+}
+
+/// `POST /tenants/:id/destinations`.
+pub async fn create(
+    state: &Arc<AppState>,
+    auth: &Authorized,
+    tenant_id: &str,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let body = JsonObject::parse(body)?;
+    let now = state.clock.now_ms();
+    let id = body.string("id")?.filter(|id| !id.is_empty());
+    let kind = body.string("type")?.filter(|k| !k.is_empty());
+    let topics_value = body.raw("topics").filter(|v| !v.is_null());
+    let filter = body.object_or_null("filter")?.and_then(stored_filter);
+    let config = body.string_map("config")?.unwrap_or_default();
+    let credentials = body.string_map("credentials")?.unwrap_or_default();
+    let delivery_metadata = body.string_map("delivery_metadata")?.unwrap_or_default();
+    let metadata = body.string_map("metadata")?.unwrap_or_default();
+    let created_field = body.string("created_at")?;
+    let updated_field = body.string("updated_at")?;
+    body.string("disabled_at")?;
+
+    let mut missing = Vec::new();
+    if kind.is_none() {
+        missing.push("type is required".to_string());
+    }
+    if topics_value.is_none() {
+        missing.push("topics is required".to_string());
+    }
+    let (Some(kind), Some(topics_value)) = (kind, topics_value) else {
+        return Err(ApiError::validation(missing));
+    };
+    if (created_field.is_some() || updated_field.is_some()) && !auth.caller.is_admin() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "created_at and updated_at can only be set with API key authentication",
+        ));
+    }
+    let created_at = past_timestamp(&body, "created_at", now)?.unwrap_or(now);
+    let updated_at = past_timestamp(&body, "updated_at", now)?.unwrap_or(created_at);
+    let disabled_at = past_timestamp(&body, "disabled_at", now)?;
+    let topics = state
+        .topic_rules
+        .destination_topics(topics_value)
+        .map_err(topics_error)?;
+    if !state.registry.contains(&kind) {
+        return Err(ApiError::unprocessable(format!(
+            "no provider registered for destination type: {kind}"
+        )));
+    }
+    let mut draft = Draft {
+        config,
+        credentials,
+    };
+    let generate = || state.new_secret();
+    state
+        .registry
+        .prepare(
+            &kind,
+            &mut draft,
+            &PrepareContext {
+                role: role_of(&auth.caller),
+                existing: None,
+                revalidate: true,
+                now_unix_ms: now,
+                generate_secret: &generate,
+            },
+        )
+        .map_err(prepare_error)?;
+    let destination = Destination {
+        id: id.unwrap_or_else(|| state.config.ids.destination_id(now as u64)),
+        tenant_id: tenant_id.to_string(),
+        kind,
+        topics,
+        filter,
+        config: draft.config,
+        credentials: draft.credentials,
+        delivery_metadata,
+        metadata,
+        created_at_ms: created_at,
+        updated_at_ms: updated_at,
+        disabled_at_ms: disabled_at,
+    };
+    match state
+        .store
+        .create_destination(destination, state.config.max_destinations_per_tenant)
+        .await?
+    {
+        CreateDestination::Created(d) => Ok(reply::json(StatusCode::CREATED, &show(state, &d))),
+        CreateDestination::TenantMissing => Err(ApiError::not_found("tenant not found")),
+        CreateDestination::AlreadyExists => {
+            Err(ApiError::bad_request("destination already exists"))
+        }
+        CreateDestination::LimitReached => Err(ApiError::bad_request(
+            "maximum number of destinations per tenant reached",
+        )),
+    }
+}
+
+/// `GET /tenants/:id/destinations/:did`.
+pub fn get(state: &AppState, tenant_id: &str, destination_id: &str) -> Result<Reply, ApiError> {
+    let destination = state
+        .store
+        .get_destination(tenant_id, destination_id)?
+        .ok_or_else(not_found)?;
+    Ok(reply::ok(&show(state, &destination)))
+}
+
+/// A map field of a PATCH body: absent → `None`; `null` or an object → the patch; otherwise
+/// invalid JSON.
+fn map_patch(body: &JsonObject, field: &str) -> Result<Option<Value>, ApiError> {
+    Ok(body.object_or_null(field)?.cloned())
+}
+
+fn apply_patch(current: &crate::model::StrMap, patch: &Option<Value>) -> crate::model::StrMap {
+    match patch {
+        Some(patch) => strmap::merge_patch(current, patch).unwrap_or_else(|| current.clone()),
+        None => current.clone(),
+    }
+}
+
+/// `PATCH /tenants/:id/destinations/:did`.
+pub async fn update(
+    state: &Arc<AppState>,
+    auth: &Authorized,
+    tenant_id: &str,
+    destination_id: &str,
+    body: &[u8],
+) -> Result<Reply, ApiError> {
+    let body = JsonObject::parse(body)?;
+    let now = state.clock.now_ms();
+    let kind = body.string("type")?;
+    let topics = match body.raw("topics").filter(|v| !v.is_null()) {
+        Some(value) => Some(
+            state
+                .topic_rules
+                .destination_topics(value)
+                .map_err(topics_error)?,
+        ),
+        None => None,
+    };
+    let filter = body.object_or_null("filter")?.map(stored_filter);
+    let config = map_patch(&body, "config")?;
+    let credentials = map_patch(&body, "credentials")?;
+    let delivery_metadata = map_patch(&body, "delivery_metadata")?;
+    let metadata = map_patch(&body, "metadata")?;
+    let disabled_at = if body.has("disabled_at") {
+        Some(past_timestamp(&body, "disabled_at", now)?)
+    } else {
+        None
+    };
+    let role = role_of(&auth.caller);
+    let worker_state = state.clone();
+    let outcome = state
+        .store
+        .update_destination(
+            tenant_id.to_string(),
+            destination_id.to_string(),
+            move |mut current: Destination| {
+                let state = worker_state;
+                if let Some(kind) = kind.filter(|k| *k != current.kind) {
+                    let _ = kind;
+                    return Err(ApiError::unprocessable("type cannot be updated"));
+                }
+                let merged_config = apply_patch(&current.config, &config);
+                let merged_credentials = apply_patch(&current.credentials, &credentials);
+                let changed =
+                    merged_config != current.config || merged_credentials != current.credentials;
+                let existing = Draft {
+                    config: current.config.clone(),
+                    credentials: current.credentials.clone(),
+                };
+                let mut draft = Draft {
+                    config: merged_config,
+                    credentials: merged_credentials,
+                };
+                let generate = || state.new_secret();
+                state
+                    .registry
+                    .prepare(
+                        &current.kind,
+                        &mut draft,
+                        &PrepareContext {
+                            role,
+                            existing: Some(&existing),
+                            revalidate: changed,
+                            now_unix_ms: now,
+                            generate_secret: &generate,
+                        },
+                    )
+                    .map_err(prepare_error)?;
+                current.config = draft.config;
+                current.credentials = draft.credentials;
+                if let Some(topics) = topics {
+                    current.topics = topics;
+                }
+                if let Some(filter) = filter {
+                    current.filter = filter;
+                }
+                current.delivery_metadata =
+                    apply_patch(&current.delivery_metadata, &delivery_metadata);
+                current.metadata = apply_patch(&current.metadata, &metadata);
+                if let Some(disabled_at) = disabled_at {
+                    current.disabled_at_ms = disabled_at;
+                }
+                current.updated_at_ms = now;
+                Ok(current)
+            },
+        )
+        .await?;
+    match outcome {
+        None => Err(not_found()),
+        Some(Err(refusal)) => Err(refusal),
+        Some(Ok(updated)) => Ok(reply::ok(&show(state, &updated))),
+    }
+}
+
+/// `DELETE /tenants/:id/destinations/:did`.
+pub async fn delete(
+    state: &AppState,
+    tenant_id: &str,
+    destination_id: &str,
+) -> Result<Reply, ApiError> {
+    if !state
+        .store
+        .delete_destination(tenant_id.to_string(), destination_id.to_string())
+        .await?
+    {
+        return Err(not_found());
+    }
+    Ok(reply::success())
+}
+
+/// `PUT …/enable` and `PUT …/disable`: idempotent; only a change of state is written.
+pub async fn set_enabled(
+    state: &AppState,
+    tenant_id: &str,
+    destination_id: &str,
+    enabled: bool,
+) -> Result<Reply, ApiError> {
+    let now = state.clock.now_ms();
+    let outcome = state
+        .store
+        .update_destination::<ApiError, _>(
+            tenant_id.to_string(),
+            destination_id.to_string(),
+            move |mut current| {
+                if current.is_enabled() != enabled {
+                    current.disabled_at_ms = if enabled { None } else { Some(now) };
+                    current.updated_at_ms = now;
+                }
+                Ok(current)
+            },
+        )
+        .await?;
+    match outcome {
+        Some(Ok(destination)) => Ok(reply::ok(&show(state, &destination))),
+        Some(Err(refusal)) => Err(refusal),
+        None => Err(not_found()),
+    }
+}

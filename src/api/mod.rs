@@ -1,0 +1,113 @@
+//! The HTTP API: upstream Outpost's `/api/v1` routes plus `/healthz`, served over raw hyper.
+//! Knows the store's interface, not its tables; never delivers anything itself.
+
+mod auth;
+mod body;
+mod cursor;
+mod destinations;
+mod display;
+mod error;
+mod health;
+mod pagination;
+mod query;
+mod reply;
+mod router;
+mod schemas;
+mod tenants;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use hyper_util::server::graceful::GracefulShutdown;
+use tokio::net::TcpListener;
+
+pub use auth::AuthKeys;
+
+use crate::clock::Clock;
+use crate::config::Config;
+use crate::model::destination_type::{Registry, WebhookMode};
+use crate::model::secret::{self, SecretTemplate};
+use crate::model::topics::TopicRules;
+use crate::store::Store;
+
+/// Everything a handler may use.
+pub struct AppState {
+    pub config: Config,
+    pub store: Store,
+    pub keys: AuthKeys,
+    pub registry: Registry,
+    pub topic_rules: TopicRules,
+    pub secret_template: SecretTemplate,
+    pub clock: Clock,
+}
+
+impl AppState {
+    /// A fresh signing secret in the configured webhook mode's format.
+    pub fn new_secret(&self) -> String {
+        let mut random = |buf: &mut [u8]| secret::os_random(buf);
+        match self.registry_mode() {
+            WebhookMode::Standard => secret::standard_secret(&mut random),
+            WebhookMode::Default => self
+                .secret_template
+                .generate(&mut random)
+                .unwrap_or_else(|_| secret::standard_secret(&mut random)),
+        }
+    }
+
+    fn registry_mode(&self) -> WebhookMode {
+        self.config.webhook.mode
+    }
+}
+
+/// Accepts connections until `shutdown` resolves, then lets open requests finish for up to
+/// `grace`.
+pub async fn serve(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    shutdown: impl std::future::Future<Output = ()>,
+    grace: Duration,
+) {
+    let graceful = GracefulShutdown::new();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let (stream, peer): (_, SocketAddr) = match accepted {
+                    Ok(pair) => pair,
+                    Err(error) => {
+                        tracing::warn!(%error, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let _ = stream.set_nodelay(true);
+                let state = state.clone();
+                let service = service_fn(move |request| {
+                    let state = state.clone();
+                    async move { Ok::<_, std::convert::Infallible>(router::handle(state, request).await) }
+                });
+                let connection = http1::Builder::new()
+                    .keep_alive(true)
+                    .serve_connection(TokioIo::new(stream), service);
+                let connection = graceful.watch(connection);
+                tokio::spawn(async move {
+                    if let Err(error) = connection.await {
+                        tracing::debug!(%error, %peer, "connection ended with an error");
+                    }
+                });
+            }
+            _ = &mut shutdown => break,
+        }
+    }
+    drop(listener);
+    tokio::select! {
+        _ = graceful.shutdown() => {}
+        _ = tokio::time::sleep(grace) => {
+            tracing::warn!("open connections did not finish within the shutdown deadline");
+        }
+    }
+}

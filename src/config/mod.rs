@@ -1,0 +1,405 @@
+//! One typed configuration struct, built from defaults < `outpost.toml` < environment and
+//! validated once at start. A bad value stops start-up with a message naming the setting.
+
+pub mod settings;
+pub mod sources;
+
+use std::path::{Path, PathBuf};
+
+use crate::model::destination_type::WebhookMode;
+use crate::model::ids::{IdGenerator, IdKind};
+use crate::model::signing::{SignatureAlgorithm, SignatureEncoding};
+use sources::RawValues;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    #[error("configuration file {path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("invalid {setting}={value:?}: {reason}")]
+    Invalid {
+        setting: &'static str,
+        value: String,
+        reason: String,
+    },
+}
+
+/// How a webhook system header (`event-id`, `signature`, `timestamp`, `topic`) is named.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HeaderName {
+    /// `<prefix><key>`.
+    Prefixed,
+    /// Exactly this name.
+    Custom(String),
+    /// Not sent.
+    Omitted,
+}
+
+#[derive(Clone, Debug)]
+pub struct WebhookSettings {
+    pub mode: WebhookMode,
+    pub header_prefix: String,
+    pub event_id_header: HeaderName,
+    pub signature_header: HeaderName,
+    pub timestamp_header: HeaderName,
+    pub topic_header: HeaderName,
+    pub signature_content_template: String,
+    pub signature_header_template: String,
+    pub signature_encoding: SignatureEncoding,
+    pub signature_algorithm: SignatureAlgorithm,
+    pub signing_secret_template: String,
+    pub max_response_body_bytes: usize,
+    pub include_millisecond_timestamp: bool,
+}
+
+/// Every setting outpost uses, typed.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub log_level: String,
+    pub api_host: String,
+    pub api_port: u16,
+    pub api_key: Option<String>,
+    pub api_jwt_secret: Option<String>,
+    pub auth_disabled: bool,
+    pub max_request_body_bytes: usize,
+    pub data_dir: PathBuf,
+    pub deployment_id: Option<String>,
+    /// `None` when `TOPICS` is unset (upstream answers `null` on `GET /topics`).
+    pub topics: Option<Vec<String>>,
+    pub topics_allow_wildcards: bool,
+    pub max_destinations_per_tenant: usize,
+    pub http_user_agent: String,
+    pub ids: IdGenerator,
+    pub webhook: WebhookSettings,
+    /// The layered raw values, kept for `outpost config`.
+    pub raw: RawValues,
+}
+
+struct Reader<'a> {
+    raw: &'a RawValues,
+}
+
+impl Reader<'_> {
+    fn get(&self, name: &'static str) -> Option<&str> {
+        self.raw.get(name).map(String::as_str)
+    }
+    fn text(&self, name: &'static str) -> String {
+        self.get(name).unwrap_or_default().to_string()
+    }
+    fn invalid(&self, name: &'static str, reason: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            setting: name,
+            value: self.text(name),
+            reason: reason.into(),
+        }
+    }
+    fn boolean(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self
+            .get(name)
+            .unwrap_or("")
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "" | "false" | "0" | "no" | "off" => Ok(false),
+            "true" | "1" | "yes" | "on" => Ok(true),
+            _ => Err(self.invalid(name, "expected true or false")),
+        }
+    }
+    fn number<T: std::str::FromStr>(&self, name: &'static str) -> Result<T, ConfigError> {
+        self.get(name)
+            .unwrap_or("")
+            .trim()
+            .parse()
+            .map_err(|_| self.invalid(name, "expected a non-negative whole number"))
+    }
+    fn optional(&self, name: &'static str) -> Option<String> {
+        self.get(name).filter(|v| !v.is_empty()).map(str::to_string)
+    }
+    fn header_name(
+        &self,
+        name: &'static str,
+        disable: &'static str,
+    ) -> Result<HeaderName, ConfigError> {
+        match self.get(name) {
+            Some(value) if value.trim().is_empty() => Ok(HeaderName::Omitted),
+            Some(value) => {
+                if !valid_header_name(value) {
+                    return Err(self.invalid(name, "not a valid HTTP header name"));
+                }
+                if RESERVED_HEADERS.contains(&value.to_ascii_lowercase().as_str()) {
+                    return Err(self.invalid(name, "reserved header name"));
+                }
+                Ok(HeaderName::Custom(value.to_string()))
+            }
+            None if self.boolean(disable)? => Ok(HeaderName::Omitted),
+            None => Ok(HeaderName::Prefixed),
+        }
+    }
+}
+
+/// Headers a destination or setting may not override.
+pub const RESERVED_HEADERS: &[&str] = &[
+    "content-type",
+    "content-length",
+    "host",
+    "connection",
+    "user-agent",
+];
+
+/// `^[a-zA-Z0-9][a-zA-Z0-9_-]*$`, upstream's custom header name rule.
+pub fn valid_header_name(name: &str) -> bool {
+    let mut bytes = name.bytes();
+    matches!(bytes.next(), Some(b) if b.is_ascii_alphanumeric())
+        && bytes.all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+fn valid_deployment_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 64
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+impl Config {
+    /// Loads the configuration from defaults, the file (explicit or `./outpost.toml`) and the
+    /// process environment.
+    pub fn load(explicit_file: Option<&Path>) -> Result<Config, ConfigError> {
+        let file = sources::config_file_path(explicit_file);
+        let raw = sources::layered(file.as_deref(), &|name| {
+            std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
+        })?;
+        Config::from_raw(raw)
+    }
+
+    /// Parses and validates layered raw values.
+    pub fn from_raw(raw: RawValues) -> Result<Config, ConfigError> {
+        let r = Reader { raw: &raw };
+        let deployment_id = r.optional("DEPLOYMENT_ID");
+        if let Some(id) = &deployment_id {
+            if !valid_deployment_id(id) {
+                return Err(r.invalid(
+                    "DEPLOYMENT_ID",
+                    "must match ^[a-zA-Z0-9_-]+$, at most 64 characters",
+                ));
+            }
+        }
+        let topics = match r.get("TOPICS") {
+            None => None,
+            Some(text) if text.trim().is_empty() => None,
+            Some(text) => Some(text.split(',').map(str::to_string).collect()),
+        };
+        let kind = IdKind::from_setting(&r.text("IDGEN_TYPE"))
+            .ok_or_else(|| r.invalid("IDGEN_TYPE", "expected uuidv4, uuidv7 or nanoid"))?;
+        let mode = match r.text("DESTINATIONS_WEBHOOK_MODE").as_str() {
+            "" | "default" => WebhookMode::Default,
+            "standard" => WebhookMode::Standard,
+            _ => return Err(r.invalid("DESTINATIONS_WEBHOOK_MODE", "expected default or standard")),
+        };
+        let header_prefix = match r.get("DESTINATIONS_WEBHOOK_HEADER_PREFIX") {
+            Some(p) if p.trim().is_empty() => String::new(),
+            Some(p) => p.to_string(),
+            None if mode == WebhookMode::Standard => "webhook-".into(),
+            None => "x-outpost-".into(),
+        };
+        let signature_encoding =
+            SignatureEncoding::from_setting(&r.text("DESTINATIONS_WEBHOOK_SIGNATURE_ENCODING"))
+                .ok_or_else(|| {
+                    r.invalid(
+                        "DESTINATIONS_WEBHOOK_SIGNATURE_ENCODING",
+                        "expected hex or base64",
+                    )
+                })?;
+        let webhook = WebhookSettings {
+            mode,
+            header_prefix,
+            event_id_header: r.header_name(
+                "DESTINATIONS_WEBHOOK_EVENT_ID_HEADER_NAME",
+                "DESTINATIONS_WEBHOOK_DISABLE_DEFAULT_EVENT_ID_HEADER",
+            )?,
+            signature_header: r.header_name(
+                "DESTINATIONS_WEBHOOK_SIGNATURE_HEADER_NAME",
+                "DESTINATIONS_WEBHOOK_DISABLE_DEFAULT_SIGNATURE_HEADER",
+            )?,
+            timestamp_header: r.header_name(
+                "DESTINATIONS_WEBHOOK_TIMESTAMP_HEADER_NAME",
+                "DESTINATIONS_WEBHOOK_DISABLE_DEFAULT_TIMESTAMP_HEADER",
+            )?,
+            topic_header: r.header_name(
+                "DESTINATIONS_WEBHOOK_TOPIC_HEADER_NAME",
+                "DESTINATIONS_WEBHOOK_DISABLE_DEFAULT_TOPIC_HEADER",
+            )?,
+            signature_content_template: r.text("DESTINATIONS_WEBHOOK_SIGNATURE_CONTENT_TEMPLATE"),
+            signature_header_template: r.text("DESTINATIONS_WEBHOOK_SIGNATURE_HEADER_TEMPLATE"),
+            signature_encoding,
+            signature_algorithm: SignatureAlgorithm::from_setting(
+                &r.text("DESTINATIONS_WEBHOOK_SIGNATURE_ALGORITHM"),
+            ),
+            signing_secret_template: r.text("DESTINATIONS_WEBHOOK_SIGNING_SECRET_TEMPLATE"),
+            max_response_body_bytes: r.number("DESTINATIONS_WEBHOOK_MAX_RESPONSE_BODY_BYTES")?,
+            include_millisecond_timestamp: r
+                .boolean("DESTINATIONS_INCLUDE_MILLISECOND_TIMESTAMP")?,
+        };
+        let api_port: u16 = r.number("API_PORT")?;
+        let max_request_body_bytes: usize = r.number("API_MAX_REQUEST_BODY_BYTES")?;
+        if max_request_body_bytes == 0 {
+            return Err(r.invalid("API_MAX_REQUEST_BODY_BYTES", "must be at least 1"));
+        }
+        let data_dir = PathBuf::from(r.text("DATA_DIR"));
+        if data_dir.as_os_str().is_empty() {
+            return Err(r.invalid("DATA_DIR", "must not be empty"));
+        }
+        let config = Config {
+            log_level: r.text("LOG_LEVEL"),
+            api_host: r.text("API_HOST"),
+            api_port,
+            api_key: r.optional("API_KEY"),
+            api_jwt_secret: r.optional("API_JWT_SECRET"),
+            auth_disabled: r.boolean("API_AUTH_DISABLED")?,
+            max_request_body_bytes,
+            data_dir,
+            deployment_id,
+            topics,
+            topics_allow_wildcards: r.boolean("TOPICS_ALLOW_WILDCARDS")?,
+            max_destinations_per_tenant: r.number("MAX_DESTINATIONS_PER_TENANT")?,
+            http_user_agent: r
+                .optional("HTTP_USER_AGENT")
+                .unwrap_or_else(|| format!("Outpost/{}", env!("CARGO_PKG_VERSION"))),
+            ids: IdGenerator {
+                kind,
+                event_prefix: r.text("IDGEN_EVENT_PREFIX"),
+                destination_prefix: r.text("IDGEN_DESTINATION_PREFIX"),
+                attempt_prefix: r.text("IDGEN_ATTEMPT_PREFIX"),
+            },
+            webhook,
+            raw: raw.clone(),
+        };
+        if !matches!(
+            config.log_level.as_str(),
+            "error" | "warn" | "info" | "debug" | "trace"
+        ) {
+            return Err(r.invalid("LOG_LEVEL", "expected error, warn, info, debug or trace"));
+        }
+        Ok(config)
+    }
+
+    /// The effective settings as `NAME=value` lines, secrets redacted.
+    pub fn redacted_lines(&self) -> Vec<String> {
+        settings::SETTINGS
+            .iter()
+            .map(|s| match self.raw.get(s.name) {
+                Some(_) if s.secret => format!("{}=<redacted>", s.name),
+                Some(value) => format!("{}={value}", s.name),
+                None => format!("# {} is unset", s.name),
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn raw_with(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let env: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let raw = sources::layered(None, &|name| {
+            env.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone())
+        })?;
+        Config::from_raw(raw)
+    }
+
+    #[test]
+    fn defaults_match_upstream() {
+        let c = raw_with(&[]).unwrap();
+        assert_eq!(c.api_port, 3333);
+        assert_eq!(c.max_destinations_per_tenant, 20);
+        assert!(c.topics.is_none());
+        assert_eq!(c.webhook.header_prefix, "x-outpost-");
+        assert_eq!(c.webhook.max_response_body_bytes, 131_072);
+        assert_eq!(c.data_dir, PathBuf::from("./outpost-data"));
+    }
+
+    #[test]
+    fn bad_values_name_the_setting() {
+        let err = raw_with(&[("API_PORT", "seventy")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("API_PORT"), "{err}");
+        let err = raw_with(&[("TOPICS_ALLOW_WILDCARDS", "maybe")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("TOPICS_ALLOW_WILDCARDS"), "{err}");
+        let err = raw_with(&[("DEPLOYMENT_ID", "a b")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("DEPLOYMENT_ID"), "{err}");
+    }
+
+    #[test]
+    fn topics_split_on_commas_untrimmed() {
+        let c = raw_with(&[("TOPICS", "user.created, user.deleted")]).unwrap();
+        assert_eq!(
+            c.topics.unwrap(),
+            vec!["user.created".to_string(), " user.deleted".to_string()]
+        );
+        assert!(raw_with(&[("TOPICS", "  ")]).unwrap().topics.is_none());
+    }
+
+    #[test]
+    fn header_directives() {
+        let c = raw_with(&[
+            ("DESTINATIONS_WEBHOOK_TOPIC_HEADER_NAME", ""),
+            ("DESTINATIONS_WEBHOOK_EVENT_ID_HEADER_NAME", "X-Id"),
+            (
+                "DESTINATIONS_WEBHOOK_DISABLE_DEFAULT_TIMESTAMP_HEADER",
+                "true",
+            ),
+        ])
+        .unwrap();
+        assert_eq!(c.webhook.topic_header, HeaderName::Omitted);
+        assert_eq!(c.webhook.event_id_header, HeaderName::Custom("X-Id".into()));
+        assert_eq!(c.webhook.timestamp_header, HeaderName::Omitted);
+        assert_eq!(c.webhook.signature_header, HeaderName::Prefixed);
+        assert!(raw_with(&[("DESTINATIONS_WEBHOOK_TOPIC_HEADER_NAME", "Host")]).is_err());
+    }
+
+    #[test]
+    fn file_layer_sits_between_defaults_and_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outpost.toml");
+        std::fs::write(
+            &path,
+            "api_port = 4000\ntopics = [\"a\", \"b\"]\nmax_destinations_per_tenant = 5\n",
+        )
+        .unwrap();
+        let raw = sources::layered(Some(&path), &|name| {
+            (name == "API_PORT").then(|| "5000".to_string())
+        })
+        .unwrap();
+        let c = Config::from_raw(raw).unwrap();
+        assert_eq!(c.api_port, 5000);
+        assert_eq!(c.max_destinations_per_tenant, 5);
+        assert_eq!(c.topics.unwrap(), vec!["a".to_string(), "b".to_string()]);
+        std::fs::write(&path, "no_such_setting = 1\n").unwrap();
+        let err = sources::layered(Some(&path), &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("no_such_setting"), "{err}");
+    }
+
+    #[test]
+    fn example_file_documents_every_setting() {
+        let example = include_str!("../../outpost.toml.example");
+        for setting in settings::SETTINGS {
+            let key = setting.name.to_ascii_lowercase();
+            assert!(
+                example.contains(&format!("{key} =")),
+                "{key} missing from outpost.toml.example"
+            );
+        }
+    }
+}

@@ -1,0 +1,201 @@
+//! The table of every setting outpost reads: its environment name (upstream's where upstream
+//! has it), its built-in default, whether it is a secret, and a one-line description. The TOML
+//! key of a setting is its environment name in lowercase.
+
+/// One configurable value.
+pub struct Setting {
+    pub name: &'static str,
+    /// `None` means "unset" (which some settings distinguish from empty).
+    pub default: Option<&'static str>,
+    pub secret: bool,
+    pub about: &'static str,
+}
+
+const fn s(name: &'static str, default: Option<&'static str>, about: &'static str) -> Setting {
+    Setting {
+        name,
+        default,
+        secret: false,
+        about,
+    }
+}
+
+const fn secret(name: &'static str, about: &'static str) -> Setting {
+    Setting {
+        name,
+        default: None,
+        secret: true,
+        about,
+    }
+}
+
+pub const SETTINGS: &[Setting] = &[
+    s(
+        "LOG_LEVEL",
+        Some("info"),
+        "Log level: error, warn, info, debug or trace.",
+    ),
+    s(
+        "API_PORT",
+        Some("3333"),
+        "TCP port the API listens on (0 picks a free port).",
+    ),
+    s("API_HOST", Some("0.0.0.0"), "Address the API binds to."),
+    secret(
+        "API_KEY",
+        "Admin API key. Unset: generated on first start and kept in DATA_DIR.",
+    ),
+    secret(
+        "API_JWT_SECRET",
+        "Key for tenant JWTs (HS256). Unset: generated like API_KEY.",
+    ),
+    s(
+        "API_AUTH_DISABLED",
+        Some("false"),
+        "true serves every request as admin with no auth check.",
+    ),
+    s(
+        "API_MAX_REQUEST_BODY_BYTES",
+        Some("1048576"),
+        "Largest request body accepted (413 above).",
+    ),
+    s(
+        "DATA_DIR",
+        Some("./outpost-data"),
+        "Directory holding the redb store and generated keys.",
+    ),
+    s(
+        "DEPLOYMENT_ID",
+        None,
+        "Deployment id added to tenant JWTs; ^[a-zA-Z0-9_-]{1,64}$.",
+    ),
+    s(
+        "TOPICS",
+        None,
+        "Comma-separated list of allowed topics; empty allows any topic.",
+    ),
+    s(
+        "TOPICS_ALLOW_WILDCARDS",
+        Some("false"),
+        "Allow `*` patterns in destination topics.",
+    ),
+    s(
+        "MAX_DESTINATIONS_PER_TENANT",
+        Some("20"),
+        "Live destinations a tenant may have.",
+    ),
+    s(
+        "HTTP_USER_AGENT",
+        None,
+        "User-Agent of deliveries; unset: Outpost/<version>.",
+    ),
+    s(
+        "IDGEN_TYPE",
+        Some("uuidv4"),
+        "Generated id format: uuidv4, uuidv7 or nanoid.",
+    ),
+    s(
+        "IDGEN_EVENT_PREFIX",
+        Some(""),
+        "Prefix of generated event ids.",
+    ),
+    s(
+        "IDGEN_DESTINATION_PREFIX",
+        Some(""),
+        "Prefix of generated destination ids.",
+    ),
+    s(
+        "IDGEN_ATTEMPT_PREFIX",
+        Some(""),
+        "Prefix of generated attempt ids.",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_MODE",
+        Some("default"),
+        "Webhook flavour: default or standard (Standard Webhooks).",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_HEADER_PREFIX",
+        None,
+        "Header prefix; unset: x-outpost- (standard mode: webhook-).",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_EVENT_ID_HEADER_NAME",
+        None,
+        "Event id header name; empty omits it.",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_SIGNATURE_HEADER_NAME",
+        None,
+        "Signature header name; empty omits it.",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_TIMESTAMP_HEADER_NAME",
+        None,
+        "Timestamp header name; empty omits it.",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_TOPIC_HEADER_NAME",
+        None,
+        "Topic header name; empty omits it.",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_DISABLE_DEFAULT_EVENT_ID_HEADER",
+        Some("false"),
+        "Deprecated: omit the event id header.",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_DISABLE_DEFAULT_SIGNATURE_HEADER",
+        Some("false"),
+        "Deprecated: omit the signature header.",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_DISABLE_DEFAULT_TIMESTAMP_HEADER",
+        Some("false"),
+        "Deprecated: omit the timestamp header.",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_DISABLE_DEFAULT_TOPIC_HEADER",
+        Some("false"),
+        "Deprecated: omit the topic header.",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_SIGNATURE_CONTENT_TEMPLATE",
+        Some("{{.Body}}"),
+        "Template of the signed content.",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_SIGNATURE_HEADER_TEMPLATE",
+        Some("v0={{.Signatures | join \",\"}}"),
+        "Template of the signature header value.",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_SIGNATURE_ENCODING",
+        Some("hex"),
+        "Signature encoding: hex or base64.",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_SIGNATURE_ALGORITHM",
+        Some("hmac-sha256"),
+        "Signature algorithm: hmac-sha256 or hmac-sha1.",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_SIGNING_SECRET_TEMPLATE",
+        Some("whsec_{{.RandomHex}}"),
+        "Template of generated signing secrets.",
+    ),
+    s(
+        "DESTINATIONS_WEBHOOK_MAX_RESPONSE_BODY_BYTES",
+        Some("131072"),
+        "Largest response body stored per attempt (0 = unlimited).",
+    ),
+    s(
+        "DESTINATIONS_INCLUDE_MILLISECOND_TIMESTAMP",
+        Some("false"),
+        "Also send a timestamp-ms metadata header.",
+    ),
+];
+
+pub fn find(name: &str) -> Option<&'static Setting> {
+    SETTINGS.iter().find(|s| s.name == name)
+}

@@ -1,0 +1,94 @@
+//! Layering of configuration sources: built-in defaults, then the TOML file, then the process
+//! environment. The result is one map from setting name to raw text, which `Config` parses.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use super::settings::{find, SETTINGS};
+use super::ConfigError;
+
+/// Raw setting values by name, after layering. Absent = unset.
+pub type RawValues = BTreeMap<&'static str, String>;
+
+/// Where the TOML file comes from: an explicit `--config` path, or `outpost.toml` in the
+/// working directory when it exists.
+pub fn config_file_path(explicit: Option<&Path>) -> Option<PathBuf> {
+    match explicit {
+        Some(path) => Some(path.to_path_buf()),
+        None => {
+            let default = PathBuf::from("outpost.toml");
+            default.is_file().then_some(default)
+        }
+    }
+}
+
+fn toml_scalar(key: &str, value: &toml::Value) -> Result<String, ConfigError> {
+    match value {
+        toml::Value::String(s) => Ok(s.clone()),
+        toml::Value::Integer(i) => Ok(i.to_string()),
+        toml::Value::Float(f) => Ok(f.to_string()),
+        toml::Value::Boolean(b) => Ok(b.to_string()),
+        _ => Err(ConfigError::File {
+            path: PathBuf::new(),
+            reason: format!("`{key}` must be a string, number, boolean or list of those"),
+        }),
+    }
+}
+
+/// Reads the TOML file into raw values. Keys are setting names in lowercase.
+pub fn read_file(path: &Path, into: &mut RawValues) -> Result<(), ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::File {
+        path: path.to_path_buf(),
+        reason: e.to_string(),
+    })?;
+    for (key, value) in &table {
+        let setting = find(&key.to_ascii_uppercase()).ok_or_else(|| ConfigError::File {
+            path: path.to_path_buf(),
+            reason: format!("unknown setting `{key}`"),
+        })?;
+        let with_path = |e: ConfigError| match e {
+            ConfigError::File { reason, .. } => ConfigError::File {
+                path: path.to_path_buf(),
+                reason,
+            },
+            other => other,
+        };
+        let text = match value {
+            toml::Value::Array(items) => items
+                .iter()
+                .map(|item| toml_scalar(key, item))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(with_path)?
+                .join(","),
+            other => toml_scalar(key, other).map_err(with_path)?,
+        };
+        into.insert(setting.name, text);
+    }
+    Ok(())
+}
+
+/// Defaults, then the file (if any), then the environment given by `env`.
+pub fn layered(
+    file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<RawValues, ConfigError> {
+    let mut values = RawValues::new();
+    for setting in SETTINGS {
+        if let Some(default) = setting.default {
+            values.insert(setting.name, default.to_string());
+        }
+    }
+    if let Some(path) = file {
+        read_file(path, &mut values)?;
+    }
+    for setting in SETTINGS {
+        if let Some(value) = env(setting.name) {
+            values.insert(setting.name, value);
+        }
+    }
+    Ok(values)
+}

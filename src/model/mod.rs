@@ -1,0 +1,23 @@
+//! Pure domain: ids, timestamps, tenants, destinations, topic rules, the filter language,
+//! destination-type validation, templates and signatures.
+//!
+//! Nothing in here performs I/O, touches tokio or knows about redb; everything is unit-tested
+//! beside the code.
+
+use std::collections::BTreeMap;
+
+pub mod destination;
+pub mod destination_type;
+pub mod filter;
+pub mod ids;
+pub mod secret;
+pub mod signing;
+pub mod strmap;
+pub mod template;
+pub mod tenant;
+pub mod timestamp;
+pub mod topics;
+
+/// A JSON `map<string,string>` field (metadata, config, credentials, …). Sorted, like Go's
+/// encoder writes maps, so responses are byte-stable.
+pub type StrMap = BTreeMap<String, String>;

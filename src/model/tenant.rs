@@ -1,0 +1,13 @@
+//! The tenant record: one per customer of the platform, with free-form string metadata.
+
+use serde::{Deserialize, Serialize};
+
+use super::StrMap;
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tenant {
+    pub id: String,
+    pub metadata: StrMap,
+    pub created_at_ms: i64,
+    pub updated_at_ms: i64,
+}

@@ -1,0 +1,142 @@
+//! `outpost serve`: loads the configuration, resolves credentials, opens the store, binds the
+//! port, serves until SIGTERM or SIGINT, then shuts down in order.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+
+use crate::api::{self, AppState, AuthKeys};
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError};
+use crate::credentials::{self, CredentialsError};
+use crate::model::destination_type::{Registry, RegistryError};
+use crate::model::secret::SecretTemplate;
+use crate::model::template::TemplateError;
+use crate::model::topics::TopicRules;
+use crate::store::{Store, StoreError};
+
+/// How long open requests may take to finish after a shutdown signal.
+const HTTP_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("built-in destination type metadata is broken: {0}")]
+    Registry(#[from] RegistryError),
+    #[error("invalid DESTINATIONS_WEBHOOK_SIGNING_SECRET_TEMPLATE: {0}")]
+    SecretTemplate(TemplateError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: String, reason: String },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+pub fn init_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(format!("outpost={level},warn"))
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .try_init();
+}
+
+pub fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
+    let config = Config::load(config_file)?;
+    init_logging(&config.log_level);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(ServeError::Runtime)?;
+    runtime.block_on(serve(config))
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(mut term), Ok(mut int)) => {
+                tokio::select! {
+                    _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
+                    _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
+                }
+            }
+            _ => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+async fn serve(config: Config) -> Result<(), ServeError> {
+    let resolved = credentials::resolve(
+        &config.data_dir,
+        config.api_key.as_deref(),
+        config.api_jwt_secret.as_deref(),
+        config.auth_disabled,
+    )?;
+    if let Some(path) = &resolved.generated_into {
+        tracing::warn!(
+            path = %path.display(),
+            "generated API credentials on first start; the admin API key is in this file"
+        );
+    }
+    if resolved.api_key.is_none() {
+        tracing::warn!(
+            "API_AUTH_DISABLED=true: every request is served as admin without authentication"
+        );
+    }
+    let secret_template = SecretTemplate::parse(&config.webhook.signing_secret_template)
+        .map_err(ServeError::SecretTemplate)?;
+    let registry = Registry::new(config.webhook.mode)?;
+    let (store, store_thread) = Store::open(&config.data_dir)?;
+    let addr = format!("{}:{}", config.api_host, config.api_port);
+    let listener = TcpListener::bind(&addr)
+        .await
+        .map_err(|e| ServeError::Bind {
+            addr: addr.clone(),
+            reason: e.to_string(),
+        })?;
+    let local: SocketAddr = listener.local_addr().map_err(|e| ServeError::Bind {
+        addr: addr.clone(),
+        reason: e.to_string(),
+    })?;
+    let state = Arc::new(AppState {
+        keys: AuthKeys::new(
+            resolved.api_key,
+            &resolved.jwt_secret,
+            config.deployment_id.clone(),
+        ),
+        topic_rules: TopicRules {
+            topics: config.topics.clone().unwrap_or_default(),
+            allow_wildcards: config.topics_allow_wildcards,
+        },
+        registry,
+        secret_template,
+        store,
+        clock: Clock::system(),
+        config,
+    });
+    tracing::info!(addr = %local, data_dir = %state.config.data_dir.display(), "listening");
+    api::serve(listener, state.clone(), shutdown_signal(), HTTP_GRACE).await;
+    drop(state);
+    store_thread.join();
+    tracing::info!("stopped");
+    Ok(())
+}

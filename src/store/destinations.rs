@@ -1,0 +1,142 @@
+//! Destination rows, keyed by tenant prefix and destination id: create (with the duplicate-id
+//! and per-tenant limit checks inside the write), read-modify-write updates, delete, and the
+//! per-tenant scan.
+
+use redb::{ReadableTable, Table};
+
+use super::tables::{self, DESTINATIONS, TENANTS};
+use super::{codec, Store, StoreError};
+use crate::model::destination::Destination;
+
+/// The answer to a create request.
+pub enum CreateDestination {
+    Created(Destination),
+    TenantMissing,
+    AlreadyExists,
+    LimitReached,
+}
+
+fn tenant_rows(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    tenant_id: &str,
+) -> Result<Vec<Destination>, StoreError> {
+    let prefix = tables::tenant_prefix(tenant_id);
+    let Some(end) = tables::prefix_end(&prefix) else {
+        return Ok(Vec::new());
+    };
+    let mut rows = Vec::new();
+    for row in table.range(prefix.as_slice()..end.as_slice())? {
+        let (_, value) = row?;
+        rows.push(codec::decode::<Destination>("destinations", value.value())?);
+    }
+    rows.sort_by(|a, b| {
+        a.created_at_ms
+            .cmp(&b.created_at_ms)
+            .then_with(|| a.id.cmp(&b.id))
+    });
+    Ok(rows)
+}
+
+fn load(
+    table: &Table<'_, &'static [u8], &'static [u8]>,
+    key: &[u8],
+) -> Result<Option<Destination>, StoreError> {
+    match table.get(key)? {
+        Some(bytes) => Ok(Some(codec::decode("destinations", bytes.value())?)),
+        None => Ok(None),
+    }
+}
+
+impl Store {
+    /// Stores a new destination unless the tenant is gone, the id is taken, or the tenant is
+    /// at `max_per_tenant` destinations.
+    pub async fn create_destination(
+        &self,
+        destination: Destination,
+        max_per_tenant: usize,
+    ) -> Result<CreateDestination, StoreError> {
+        self.writer
+            .write(move |ctx| {
+                let tenants = ctx.txn.open_table(TENANTS)?;
+                if tenants.get(destination.tenant_id.as_str())?.is_none() {
+                    return Ok(CreateDestination::TenantMissing);
+                }
+                let mut table = ctx.txn.open_table(DESTINATIONS)?;
+                let key = tables::destination_key(&destination.tenant_id, &destination.id);
+                if table.get(key.as_slice())?.is_some() {
+                    return Ok(CreateDestination::AlreadyExists);
+                }
+                if tenant_rows(&table, &destination.tenant_id)?.len() >= max_per_tenant {
+                    return Ok(CreateDestination::LimitReached);
+                }
+                table.insert(key.as_slice(), codec::encode(&destination).as_slice())?;
+                Ok(CreateDestination::Created(destination))
+            })
+            .await
+    }
+
+    /// Reads the destination inside the write, lets `change` compute its new state (or refuse
+    /// with `E`), and stores the result. `None` when the destination does not exist.
+    pub async fn update_destination<E, F>(
+        &self,
+        tenant_id: String,
+        destination_id: String,
+        change: F,
+    ) -> Result<Option<Result<Destination, E>>, StoreError>
+    where
+        F: FnOnce(Destination) -> Result<Destination, E> + Send + 'static,
+        E: Send + 'static,
+    {
+        self.writer
+            .write(move |ctx| {
+                let mut table = ctx.txn.open_table(DESTINATIONS)?;
+                let key = tables::destination_key(&tenant_id, &destination_id);
+                let Some(current) = load(&table, &key)? else {
+                    return Ok(None);
+                };
+                let updated = match change(current) {
+                    Ok(updated) => updated,
+                    Err(refusal) => return Ok(Some(Err(refusal))),
+                };
+                table.insert(key.as_slice(), codec::encode(&updated).as_slice())?;
+                Ok(Some(Ok(updated)))
+            })
+            .await
+    }
+
+    /// Removes the destination. `false` when it did not exist.
+    pub async fn delete_destination(
+        &self,
+        tenant_id: String,
+        destination_id: String,
+    ) -> Result<bool, StoreError> {
+        self.writer
+            .write(move |ctx| {
+                let mut table = ctx.txn.open_table(DESTINATIONS)?;
+                let key = tables::destination_key(&tenant_id, &destination_id);
+                let removed = table.remove(key.as_slice())?.is_some();
+                Ok(removed)
+            })
+            .await
+    }
+
+    pub fn get_destination(
+        &self,
+        tenant_id: &str,
+        destination_id: &str,
+    ) -> Result<Option<Destination>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(DESTINATIONS)?;
+        match table.get(tables::destination_key(tenant_id, destination_id).as_slice())? {
+            Some(bytes) => Ok(Some(codec::decode("destinations", bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The tenant's destinations, oldest first.
+    pub fn tenant_destinations(&self, tenant_id: &str) -> Result<Vec<Destination>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(DESTINATIONS)?;
+        tenant_rows(&table, tenant_id)
+    }
+}

@@ -1,0 +1,41 @@
+//! The store's error type: storage failures from redb, records that fail to decode, and a file
+//! written by a newer outpost than this binary understands.
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    #[error("storage error: {0}")]
+    Storage(#[from] redb::Error),
+    #[error("corrupt record in table {table}: {reason}")]
+    Corrupt { table: &'static str, reason: String },
+    #[error(
+        "the data file has schema version {found}, newer than this binary understands \
+         (up to {supported}); upgrade outpost or restore a backup made by this version"
+    )]
+    SchemaTooNew { found: u32, supported: u32 },
+    #[error("cannot create the data directory {path}: {reason}")]
+    DataDir { path: String, reason: String },
+    #[error("write batch failed: {0}")]
+    BatchFailed(String),
+    #[error("the store's writer has stopped")]
+    WriterStopped,
+}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Storage(redb::Error::from(e))
+            }
+        }
+    )*};
+}
+
+from_redb!(
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError,
+    redb::SetDurabilityError
+);

@@ -1,0 +1,173 @@
+//! The embedded store: one redb file holding every table, opened with a schema-version check,
+//! written only by the writer thread (group commit) and read through MVCC read transactions
+//! that never wait for it. The only module that imports redb.
+
+mod codec;
+mod destinations;
+mod error;
+mod tables;
+mod tenants;
+pub mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
+
+pub use destinations::CreateDestination;
+pub use error::StoreError;
+pub use tenants::TenantUpsert;
+use writer::WriterHandle;
+
+/// File name of the store inside `DATA_DIR`.
+pub const STORE_FILE: &str = "outpost.redb";
+
+/// Page cache redb may keep in memory.
+const CACHE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Listing direction of a keyset scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Direction {
+    Asc,
+    Desc,
+}
+
+impl Direction {
+    pub fn reverse(self) -> Direction {
+        match self {
+            Direction::Asc => Direction::Desc,
+            Direction::Desc => Direction::Asc,
+        }
+    }
+}
+
+/// A handle to the open store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    db: Arc<Database>,
+    writer: WriterHandle,
+}
+
+/// Keeps the writer thread joinable for an orderly shutdown.
+pub struct StoreThread(std::thread::JoinHandle<()>);
+
+impl StoreThread {
+    /// Waits for the writer to finish its last batch (after every `Store` clone is gone).
+    pub fn join(self) {
+        let _ = self.0.join();
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir`, checks the schema version and starts
+    /// the writer thread.
+    pub fn open(data_dir: &Path) -> Result<(Store, StoreThread), StoreError> {
+        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir {
+            path: data_dir.display().to_string(),
+            reason: e.to_string(),
+        })?;
+        let path: PathBuf = data_dir.join(STORE_FILE);
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)?;
+        prepare_schema(&db)?;
+        let db = Arc::new(db);
+        let (writer, thread) = writer::spawn(db.clone());
+        Ok((Store { db, writer }, StoreThread(thread)))
+    }
+
+    fn read(&self) -> Result<ReadTransaction, StoreError> {
+        Ok(self.db.begin_read()?)
+    }
+}
+
+/// Creates the tables of a new file, stamps its schema version, and refuses newer files.
+fn prepare_schema(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(tables::META)?;
+        let found = match meta.get("schema_version")? {
+            Some(value) => {
+                let bytes: [u8; 4] = value.value().try_into().map_err(|_| StoreError::Corrupt {
+                    table: "meta",
+                    reason: "schema_version is not 4 bytes".into(),
+                })?;
+                Some(u32::from_be_bytes(bytes))
+            }
+            None => None,
+        };
+        match found {
+            Some(version) if version > tables::SCHEMA_VERSION => {
+                return Err(StoreError::SchemaTooNew {
+                    found: version,
+                    supported: tables::SCHEMA_VERSION,
+                });
+            }
+            Some(_) => {}
+            None => {
+                meta.insert(
+                    "schema_version",
+                    tables::SCHEMA_VERSION.to_be_bytes().as_slice(),
+                )?;
+            }
+        }
+        txn.open_table(tables::TENANTS)?;
+        txn.open_table(tables::TENANTS_BY_CREATED)?;
+        txn.open_table(tables::DESTINATIONS)?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+/// Test-only access for stamping a future schema version.
+#[doc(hidden)]
+pub fn stamp_schema_version(data_dir: &Path, version: u32) -> Result<(), StoreError> {
+    let db = Database::create(data_dir.join(STORE_FILE))?;
+    let txn = db.begin_write()?;
+    {
+        let mut meta = txn.open_table(tables::META)?;
+        meta.insert("schema_version", version.to_be_bytes().as_slice())?;
+    }
+    txn.commit()?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_newer_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        stamp_schema_version(dir.path(), tables::SCHEMA_VERSION + 1).unwrap();
+        match Store::open(dir.path()) {
+            Err(StoreError::SchemaTooNew { found, .. }) => {
+                assert_eq!(found, tables::SCHEMA_VERSION + 1)
+            }
+            Err(other) => panic!("unexpected error {other}"),
+            Ok(_) => panic!("a newer schema must be refused"),
+        }
+    }
+
+    #[tokio::test]
+    async fn group_commit_answers_every_caller() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, _thread) = Store::open(dir.path()).unwrap();
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .upsert_tenant(format!("t{i}"), Default::default(), i)
+                    .await
+            }));
+        }
+        for task in tasks {
+            assert!(matches!(
+                task.await.unwrap().unwrap(),
+                TenantUpsert::Created(_)
+            ));
+        }
+        assert_eq!(store.tenant_count().unwrap(), 200);
+    }
+}

@@ -1,0 +1,13 @@
+//! Black-box integration tests: every test drives the real `outpost` binary over HTTP on an
+//! ephemeral port with a temporary data directory.
+
+mod support;
+
+mod auth;
+mod bad_input;
+mod destinations;
+mod restart;
+mod schemas;
+mod sdk;
+mod startup;
+mod tenants;
