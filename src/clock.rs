@@ -29,6 +29,7 @@ impl Clock {
     }
 
     /// Moves this clock (and its clones) forward by `ms`.
+    #[cfg(test)]
     pub fn advance_ms(&self, ms: i64) {
         self.skew_ms.fetch_add(ms, Ordering::Relaxed);
     }

@@ -6,6 +6,7 @@ mod cli;
 mod clock;
 mod config;
 mod credentials;
+mod delivery;
 mod model;
 mod serve;
 mod store;

@@ -12,6 +12,9 @@ use crate::api::{self, AppState, AuthKeys};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::credentials::{self, CredentialsError};
+use crate::delivery::{
+    Dispatcher, DispatcherSettings, Providers, WebhookConfigError, WebhookSender,
+};
 use crate::model::destination_type::{Registry, RegistryError};
 use crate::model::secret::SecretTemplate;
 use crate::model::template::TemplateError;
@@ -33,6 +36,8 @@ pub enum ServeError {
     Registry(#[from] RegistryError),
     #[error("invalid DESTINATIONS_WEBHOOK_SIGNING_SECRET_TEMPLATE: {0}")]
     SecretTemplate(TemplateError),
+    #[error("invalid webhook settings: {0}")]
+    Webhook(#[from] WebhookConfigError),
     #[error("cannot listen on {addr}: {reason}")]
     Bind { addr: String, reason: String },
     #[error("cannot start the async runtime: {0}")]
@@ -105,7 +110,25 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     let secret_template = SecretTemplate::parse(&config.webhook.signing_secret_template)
         .map_err(ServeError::SecretTemplate)?;
     let registry = Registry::new(config.webhook.mode)?;
+    let webhook = WebhookSender::new(
+        &config.webhook,
+        config.http_user_agent.clone(),
+        config.delivery_timeout,
+        config.delivery_max_concurrency_per_destination,
+    )?;
     let (store, store_thread) = Store::open(&config.data_dir)?;
+    let clock = Clock::system();
+    let dispatcher = Dispatcher::start(
+        store.clone(),
+        Providers { webhook },
+        clock.clone(),
+        DispatcherSettings {
+            max_concurrency: config.delivery_max_concurrency,
+            max_per_destination: config.delivery_max_concurrency_per_destination,
+            retry: config.retry.clone(),
+            ids: config.ids.clone(),
+        },
+    )?;
     let addr = format!("{}:{}", config.api_host, config.api_port);
     let listener = TcpListener::bind(&addr)
         .await
@@ -130,13 +153,16 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         registry,
         secret_template,
         store,
-        clock: Clock::system(),
+        clock,
         config,
     });
     tracing::info!(addr = %local, data_dir = %state.config.data_dir.display(), "listening");
     api::serve(listener, state.clone(), shutdown_signal(), HTTP_GRACE).await;
+    dispatcher.shutdown(state.config.shutdown_timeout).await;
     drop(state);
-    store_thread.join();
+    if !store_thread.join(Duration::from_secs(10)).await {
+        tracing::warn!("the store writer was still busy at exit; acknowledged writes are durable");
+    }
     tracing::info!("stopped");
     Ok(())
 }

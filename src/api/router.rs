@@ -13,7 +13,7 @@ use super::body::read_limited;
 use super::error::ApiError;
 use super::query::{percent_decode, Query};
 use super::reply::Reply;
-use super::{destinations, health, schemas, tenants, AppState};
+use super::{destinations, health, logs, publish, retry, schemas, tenants, AppState};
 
 /// A resolved path with its parameters.
 enum Route {
@@ -29,6 +29,14 @@ enum Route {
     Destination(String, String),
     DestinationEnable(String, String),
     DestinationDisable(String, String),
+    DestinationAttempts(String, String),
+    DestinationAttempt(String, String, String),
+    Publish,
+    Retry,
+    Events,
+    Event(String),
+    Attempts,
+    Attempt(String),
 }
 
 fn resolve(path: &str) -> Option<Route> {
@@ -61,6 +69,20 @@ fn resolve(path: &str) -> Option<Route> {
             ["tenants", t, "destinations", d, "disable"] if !t.is_empty() && !d.is_empty() => {
                 Route::DestinationDisable(t.to_string(), d.to_string())
             }
+            ["tenants", t, "destinations", d, "attempts"] if !t.is_empty() && !d.is_empty() => {
+                Route::DestinationAttempts(t.to_string(), d.to_string())
+            }
+            ["tenants", t, "destinations", d, "attempts", a]
+                if !t.is_empty() && !d.is_empty() && !a.is_empty() =>
+            {
+                Route::DestinationAttempt(t.to_string(), d.to_string(), a.to_string())
+            }
+            ["publish"] => Route::Publish,
+            ["retry"] => Route::Retry,
+            ["events"] => Route::Events,
+            ["events", e] if !e.is_empty() => Route::Event(e.to_string()),
+            ["attempts"] => Route::Attempts,
+            ["attempts", a] if !a.is_empty() => Route::Attempt(a.to_string()),
             _ => return None,
         },
         _ => return None,
@@ -204,6 +226,64 @@ async fn dispatch(state: &Arc<AppState>, request: Request<Incoming>) -> Result<R
             auth(Access::AdminOrTenant, Some(&t), true)?;
             destinations::set_enabled(state, &t, &d, true).await
         }
+        Route::DestinationAttempts(t, d) => match method {
+            Method::GET => {
+                let who = auth(Access::AdminOrTenant, Some(&t), true)?;
+                logs::list_attempts(state, &who, &query, Some((&t, &d)))
+            }
+            _ => Err(method_not_allowed()),
+        },
+        Route::DestinationAttempt(t, d, a) => match method {
+            Method::GET => {
+                let who = auth(Access::AdminOrTenant, Some(&t), true)?;
+                logs::get_attempt(state, &who, &a, &query, Some((&t, &d)))
+            }
+            _ => Err(method_not_allowed()),
+        },
+        Route::Publish => match method {
+            Method::POST => {
+                auth(Access::AdminOnly, None, false)?;
+                let bytes = read_limited(body, limit).await?;
+                publish::publish(state, &bytes).await
+            }
+            _ => Err(method_not_allowed()),
+        },
+        Route::Retry => match method {
+            Method::POST => {
+                let who = auth(Access::AdminOrTenant, None, false)?;
+                let bytes = read_limited(body, limit).await?;
+                retry::retry(state, &who, &bytes).await
+            }
+            _ => Err(method_not_allowed()),
+        },
+        Route::Events => match method {
+            Method::GET => {
+                let who = auth(Access::AdminOrTenant, None, false)?;
+                logs::list_events(state, &who, &query)
+            }
+            _ => Err(method_not_allowed()),
+        },
+        Route::Event(e) => match method {
+            Method::GET => {
+                let who = auth(Access::AdminOrTenant, None, false)?;
+                logs::get_event(state, &who, &e, &query)
+            }
+            _ => Err(method_not_allowed()),
+        },
+        Route::Attempts => match method {
+            Method::GET => {
+                let who = auth(Access::AdminOrTenant, None, false)?;
+                logs::list_attempts(state, &who, &query, None)
+            }
+            _ => Err(method_not_allowed()),
+        },
+        Route::Attempt(a) => match method {
+            Method::GET => {
+                let who = auth(Access::AdminOrTenant, None, false)?;
+                logs::get_attempt(state, &who, &a, &query, None)
+            }
+            _ => Err(method_not_allowed()),
+        },
         Route::DestinationDisable(t, d) => {
             auth(Access::AdminOrTenant, Some(&t), true)?;
             destinations::set_enabled(state, &t, &d, false).await

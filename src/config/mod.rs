@@ -5,9 +5,11 @@ pub mod settings;
 pub mod sources;
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use crate::model::destination_type::WebhookMode;
 use crate::model::ids::{IdGenerator, IdKind};
+use crate::model::retry::RetryPolicy;
 use crate::model::signing::{SignatureAlgorithm, SignatureEncoding};
 use sources::RawValues;
 
@@ -71,6 +73,12 @@ pub struct Config {
     pub http_user_agent: String,
     pub ids: IdGenerator,
     pub webhook: WebhookSettings,
+    pub publish_idempotency_ttl_seconds: u64,
+    pub retry: RetryPolicy,
+    pub delivery_timeout: Duration,
+    pub delivery_max_concurrency: usize,
+    pub delivery_max_concurrency_per_destination: usize,
+    pub shutdown_timeout: Duration,
     /// The layered raw values, kept for `outpost config`.
     pub raw: RawValues,
 }
@@ -112,6 +120,16 @@ impl Reader<'_> {
             .trim()
             .parse()
             .map_err(|_| self.invalid(name, "expected a non-negative whole number"))
+    }
+    fn positive<T: std::str::FromStr + PartialOrd + From<u8>>(
+        &self,
+        name: &'static str,
+    ) -> Result<T, ConfigError> {
+        let value: T = self.number(name)?;
+        if value < T::from(1u8) {
+            return Err(self.invalid(name, "must be at least 1"));
+        }
+        Ok(value)
     }
     fn optional(&self, name: &'static str) -> Option<String> {
         self.get(name).filter(|v| !v.is_empty()).map(str::to_string)
@@ -250,6 +268,24 @@ impl Config {
         if data_dir.as_os_str().is_empty() {
             return Err(r.invalid("DATA_DIR", "must not be empty"));
         }
+        let schedule = match r.get("RETRY_SCHEDULE").map(str::trim) {
+            None | Some("") => Vec::new(),
+            Some(text) => text
+                .split(',')
+                .map(|p| p.trim().parse::<u64>().ok().filter(|s| *s >= 1))
+                .collect::<Option<Vec<u64>>>()
+                .ok_or_else(|| {
+                    r.invalid(
+                        "RETRY_SCHEDULE",
+                        "expected comma-separated whole seconds, each at least 1",
+                    )
+                })?,
+        };
+        let retry = RetryPolicy {
+            schedule,
+            interval_seconds: r.positive("RETRY_INTERVAL_SECONDS")?,
+            max_retry_limit: r.number("MAX_RETRY_LIMIT")?,
+        };
         let config = Config {
             log_level: r.text("LOG_LEVEL"),
             api_host: r.text("API_HOST"),
@@ -273,6 +309,13 @@ impl Config {
                 attempt_prefix: r.text("IDGEN_ATTEMPT_PREFIX"),
             },
             webhook,
+            publish_idempotency_ttl_seconds: r.number("PUBLISH_IDEMPOTENCY_KEY_TTL")?,
+            retry,
+            delivery_timeout: Duration::from_secs(r.positive("DELIVERY_TIMEOUT_SECONDS")?),
+            delivery_max_concurrency: r.positive("DELIVERY_MAX_CONCURRENCY")?,
+            delivery_max_concurrency_per_destination: r
+                .positive("DELIVERY_MAX_CONCURRENCY_PER_DESTINATION")?,
+            shutdown_timeout: Duration::from_secs(r.number("SHUTDOWN_TIMEOUT_SECONDS")?),
             raw: raw.clone(),
         };
         if !matches!(
@@ -289,9 +332,9 @@ impl Config {
         settings::SETTINGS
             .iter()
             .map(|s| match self.raw.get(s.name) {
-                Some(_) if s.secret => format!("{}=<redacted>", s.name),
-                Some(value) => format!("{}={value}", s.name),
-                None => format!("# {} is unset", s.name),
+                Some(_) if s.secret => format!("{}=<redacted>  # {}", s.name, s.about),
+                Some(value) => format!("{}={value}  # {}", s.name, s.about),
+                None => format!("# {} is unset  # {}", s.name, s.about),
             })
             .collect()
     }
@@ -337,6 +380,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("DEPLOYMENT_ID"), "{err}");
+    }
+
+    #[test]
+    fn retry_settings() {
+        let c = raw_with(&[("RETRY_SCHEDULE", "1, 5,10")]).unwrap();
+        assert_eq!(c.retry.schedule, vec![1, 5, 10]);
+        assert_eq!(c.retry.max_retries(), 3);
+        assert!(raw_with(&[("RETRY_SCHEDULE", "1,0")]).is_err());
+        assert!(raw_with(&[("RETRY_INTERVAL_SECONDS", "0")]).is_err());
+        assert!(raw_with(&[("DELIVERY_MAX_CONCURRENCY", "0")]).is_err());
+        let d = raw_with(&[]).unwrap();
+        assert_eq!(d.retry.max_retries(), 10);
+        assert_eq!(d.delivery_timeout, Duration::from_secs(5));
     }
 
     #[test]

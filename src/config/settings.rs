@@ -194,6 +194,46 @@ pub const SETTINGS: &[Setting] = &[
         Some("false"),
         "Also send a timestamp-ms metadata header.",
     ),
+    s(
+        "PUBLISH_IDEMPOTENCY_KEY_TTL",
+        Some("3600"),
+        "Seconds an event id is remembered for duplicate detection.",
+    ),
+    s(
+        "RETRY_SCHEDULE",
+        None,
+        "Comma-separated seconds between attempts; overrides the backoff and MAX_RETRY_LIMIT.",
+    ),
+    s(
+        "RETRY_INTERVAL_SECONDS",
+        Some("30"),
+        "Base of the exponential backoff: interval x 2^(n-1) seconds.",
+    ),
+    s(
+        "MAX_RETRY_LIMIT",
+        Some("10"),
+        "Automatic retries after the first attempt.",
+    ),
+    s(
+        "DELIVERY_TIMEOUT_SECONDS",
+        Some("5"),
+        "Timeout of one delivery attempt (connect, send, read).",
+    ),
+    s(
+        "DELIVERY_MAX_CONCURRENCY",
+        Some("256"),
+        "Deliveries in flight at once.",
+    ),
+    s(
+        "DELIVERY_MAX_CONCURRENCY_PER_DESTINATION",
+        Some("64"),
+        "Deliveries in flight at once to one destination.",
+    ),
+    s(
+        "SHUTDOWN_TIMEOUT_SECONDS",
+        Some("10"),
+        "How long shutdown waits for in-flight deliveries; the rest stay queued.",
+    ),
 ];
 
 pub fn find(name: &str) -> Option<&'static Setting> {

@@ -8,8 +8,11 @@ use std::collections::BTreeMap;
 
 pub mod destination;
 pub mod destination_type;
+pub mod event;
 pub mod filter;
 pub mod ids;
+pub mod matching;
+pub mod retry;
 pub mod secret;
 pub mod signing;
 pub mod strmap;

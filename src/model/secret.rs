@@ -13,6 +13,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use super::template::{Template, TemplateError, TemplateValue};
 
 /// Upstream's default secret template.
+#[cfg(test)]
 pub const DEFAULT_SECRET_TEMPLATE: &str = "whsec_{{.RandomHex}}";
 
 /// Random bytes behind `.RandomHex` / `.RandomBase64` and the Standard Webhooks key.

@@ -47,6 +47,7 @@ impl SignatureAlgorithm {
     }
 
     /// The setting value naming this algorithm.
+    #[cfg(test)]
     pub fn as_setting(self) -> &'static str {
         match self {
             SignatureAlgorithm::HmacSha256 => "hmac-sha256",
@@ -81,6 +82,7 @@ impl SignatureEncoding {
     }
 
     /// The setting value naming this encoding.
+    #[cfg(test)]
     pub fn as_setting(self) -> &'static str {
         match self {
             SignatureEncoding::Hex => "hex",

@@ -136,7 +136,7 @@ impl TemplateTime {
     }
 
     /// `YYYY-MM-DDTHH:MM:SSZ` (fractional seconds dropped, like Go's `time.RFC3339`).
-    pub fn to_rfc3339(&self) -> String {
+    pub fn to_rfc3339(self) -> String {
         let seconds = self.unix_nanos.div_euclid(NANOS_PER_SECOND);
         let days = seconds.div_euclid(86_400);
         let second_of_day = seconds.rem_euclid(86_400);

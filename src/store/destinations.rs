@@ -10,13 +10,13 @@ use crate::model::destination::Destination;
 
 /// The answer to a create request.
 pub enum CreateDestination {
-    Created(Destination),
+    Created(Box<Destination>),
     TenantMissing,
     AlreadyExists,
     LimitReached,
 }
 
-fn tenant_rows(
+pub(super) fn tenant_rows(
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     tenant_id: &str,
 ) -> Result<Vec<Destination>, StoreError> {
@@ -70,7 +70,7 @@ impl Store {
                     return Ok(CreateDestination::LimitReached);
                 }
                 table.insert(key.as_slice(), codec::encode(&destination).as_slice())?;
-                Ok(CreateDestination::Created(destination))
+                Ok(CreateDestination::Created(Box::new(destination)))
             })
             .await
     }

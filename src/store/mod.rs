@@ -5,6 +5,9 @@
 mod codec;
 mod destinations;
 mod error;
+mod logs;
+mod publish;
+mod queue;
 mod tables;
 mod tenants;
 pub mod writer;
@@ -16,6 +19,11 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 
 pub use destinations::CreateDestination;
 pub use error::StoreError;
+pub use logs::{AttemptFilter, EventFilter, Position, TimeRange};
+pub use publish::PublishRequest;
+use queue::QueueShared;
+pub use queue::{Outcome, QueueListener};
+pub use tables::QueueKey;
 pub use tenants::TenantUpsert;
 use writer::WriterHandle;
 
@@ -46,15 +54,19 @@ impl Direction {
 pub struct Store {
     db: Arc<Database>,
     writer: WriterHandle,
+    queue: Arc<QueueShared>,
 }
 
 /// Keeps the writer thread joinable for an orderly shutdown.
 pub struct StoreThread(std::thread::JoinHandle<()>);
 
 impl StoreThread {
-    /// Waits for the writer to finish its last batch (after every `Store` clone is gone).
-    pub fn join(self) {
-        let _ = self.0.join();
+    /// Waits up to `deadline` for the writer to finish its last batch, which happens once every
+    /// `Store` clone is gone. Every acknowledged write is already durable either way.
+    pub async fn join(self, deadline: std::time::Duration) -> bool {
+        let handle = self.0;
+        let joined = tokio::task::spawn_blocking(move || handle.join());
+        tokio::time::timeout(deadline, joined).await.is_ok()
     }
 }
 
@@ -73,7 +85,14 @@ impl Store {
         prepare_schema(&db)?;
         let db = Arc::new(db);
         let (writer, thread) = writer::spawn(db.clone());
-        Ok((Store { db, writer }, StoreThread(thread)))
+        Ok((
+            Store {
+                db,
+                writer,
+                queue: Arc::new(QueueShared::default()),
+            },
+            StoreThread(thread),
+        ))
     }
 
     fn read(&self) -> Result<ReadTransaction, StoreError> {
@@ -114,14 +133,25 @@ fn prepare_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(tables::TENANTS)?;
         txn.open_table(tables::TENANTS_BY_CREATED)?;
         txn.open_table(tables::DESTINATIONS)?;
+        txn.open_table(tables::EVENTS)?;
+        txn.open_table(tables::EVENTS_BY_TIME)?;
+        txn.open_table(tables::EVENTS_BY_TENANT)?;
+        txn.open_table(tables::ATTEMPTS)?;
+        txn.open_table(tables::ATTEMPTS_BY_TIME)?;
+        txn.open_table(tables::ATTEMPTS_BY_TENANT)?;
+        txn.open_table(tables::ATTEMPTS_BY_EVENT)?;
+        txn.open_table(tables::QUEUE)?;
+        txn.open_table(tables::PENDING_RETRY)?;
+        txn.open_table(tables::IDEMPOTENCY)?;
+        txn.open_table(tables::IDEMPOTENCY_BY_EXPIRY)?;
     }
     txn.commit()?;
     Ok(())
 }
 
-/// Test-only access for stamping a future schema version.
-#[doc(hidden)]
-pub fn stamp_schema_version(data_dir: &Path, version: u32) -> Result<(), StoreError> {
+/// Stamps a schema version onto a store file (tests of the version check).
+#[cfg(test)]
+fn stamp_schema_version(data_dir: &Path, version: u32) -> Result<(), StoreError> {
     let db = Database::create(data_dir.join(STORE_FILE))?;
     let txn = db.begin_write()?;
     {

@@ -13,6 +13,34 @@ pub const TENANTS_BY_CREATED: TableDefinition<&[u8], ()> =
 /// `tenant prefix ++ destination id` → `Destination` record.
 pub const DESTINATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("destinations");
 
+/// event id → `Event` record.
+pub const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
+/// `time ++ event id` → (). Listing order of every event.
+pub const EVENTS_BY_TIME: TableDefinition<&[u8], ()> = TableDefinition::new("events_by_time");
+/// `tenant prefix ++ time ++ event id` → (). Listing order of one tenant's events.
+pub const EVENTS_BY_TENANT: TableDefinition<&[u8], ()> = TableDefinition::new("events_by_tenant");
+/// attempt id → `Attempt` record.
+pub const ATTEMPTS: TableDefinition<&str, &[u8]> = TableDefinition::new("attempts");
+/// `time ++ attempt id` → (). Listing order of every attempt.
+pub const ATTEMPTS_BY_TIME: TableDefinition<&[u8], ()> = TableDefinition::new("attempts_by_time");
+/// `tenant prefix ++ time ++ attempt id` → ().
+pub const ATTEMPTS_BY_TENANT: TableDefinition<&[u8], ()> =
+    TableDefinition::new("attempts_by_tenant");
+/// `event prefix ++ destination prefix ++ attempt number (u32 BE)` → attempt id. The last row
+/// of a pair is its latest attempt.
+pub const ATTEMPTS_BY_EVENT: TableDefinition<&[u8], &str> =
+    TableDefinition::new("attempts_by_event");
+/// `due_at_ms (u64 BE) ++ seq (u64 BE)` → `DeliveryTask`. The on-disk delivery queue: a row
+/// stays until its outcome is committed.
+pub const QUEUE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("queue");
+/// `event prefix ++ destination id` → queue key of the pair's pending automatic retry.
+pub const PENDING_RETRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending_retry");
+/// event id → expiry (unix ms, u64 BE) of its publish idempotency key.
+pub const IDEMPOTENCY: TableDefinition<&str, u64> = TableDefinition::new("idempotency");
+/// `expiry (u64 BE) ++ event id` → (). Lets expired keys be swept oldest first.
+pub const IDEMPOTENCY_BY_EXPIRY: TableDefinition<&[u8], ()> =
+    TableDefinition::new("idempotency_by_expiry");
+
 /// The schema version this binary writes and the newest it can open.
 pub const SCHEMA_VERSION: u32 = 1;
 
@@ -51,9 +79,100 @@ pub fn tenant_created_key(created_at_ms: i64, tenant_id: &str) -> Vec<u8> {
     key
 }
 
+/// An `i64` as 8 bytes whose unsigned order is the signed order.
+pub fn ordered_i64(value: i64) -> [u8; 8] {
+    ((value as u64) ^ (1 << 63)).to_be_bytes()
+}
+
+#[cfg(test)]
+pub fn decode_ordered_i64(bytes: &[u8]) -> Option<i64> {
+    let raw: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
+    Some((u64::from_be_bytes(raw) ^ (1 << 63)) as i64)
+}
+
+/// `time ++ id`: listing key of an event or attempt.
+pub fn time_key(time_nanos: i64, id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + id.len());
+    key.extend_from_slice(&ordered_i64(time_nanos));
+    key.extend_from_slice(id.as_bytes());
+    key
+}
+
+/// `tenant prefix ++ time ++ id`.
+pub fn tenant_time_key(tenant_id: &str, time_nanos: i64, id: &str) -> Vec<u8> {
+    let mut key = tenant_prefix(tenant_id);
+    key.extend_from_slice(&time_key(time_nanos, id));
+    key
+}
+
+/// `event prefix ++ destination prefix`: all attempts of one pair share it.
+pub fn pair_prefix(event_id: &str, destination_id: &str) -> Vec<u8> {
+    let mut key = tenant_prefix(event_id);
+    key.extend_from_slice(&tenant_prefix(destination_id));
+    key
+}
+
+pub fn attempt_by_event_key(event_id: &str, destination_id: &str, number: u32) -> Vec<u8> {
+    let mut key = pair_prefix(event_id, destination_id);
+    key.extend_from_slice(&number.to_be_bytes());
+    key
+}
+
+pub fn pending_retry_key(event_id: &str, destination_id: &str) -> Vec<u8> {
+    pair_prefix(event_id, destination_id)
+}
+
+/// A queue row's key: when it is due, then a sequence number for uniqueness.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct QueueKey {
+    pub due_ms: u64,
+    pub seq: u64,
+}
+
+impl QueueKey {
+    pub fn to_bytes(self) -> [u8; 16] {
+        let mut out = [0u8; 16];
+        out[..8].copy_from_slice(&self.due_ms.to_be_bytes());
+        out[8..].copy_from_slice(&self.seq.to_be_bytes());
+        out
+    }
+
+    pub fn from_bytes(bytes: &[u8]) -> Option<QueueKey> {
+        let due: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
+        let seq: [u8; 8] = bytes.get(8..16)?.try_into().ok()?;
+        Some(QueueKey {
+            due_ms: u64::from_be_bytes(due),
+            seq: u64::from_be_bytes(seq),
+        })
+    }
+}
+
+pub fn expiry_key(expires_ms: u64, event_id: &str) -> Vec<u8> {
+    let mut key = expires_ms.to_be_bytes().to_vec();
+    key.extend_from_slice(event_id.as_bytes());
+    key
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ordered_i64_sorts_like_signed() {
+        let values = [i64::MIN, -5, -1, 0, 1, 7, i64::MAX];
+        for pair in values.windows(2) {
+            assert!(ordered_i64(pair[0]) < ordered_i64(pair[1]));
+            assert_eq!(decode_ordered_i64(&ordered_i64(pair[0])), Some(pair[0]));
+        }
+    }
+
+    #[test]
+    fn queue_keys_round_trip_in_due_order() {
+        let a = QueueKey { due_ms: 5, seq: 9 };
+        let b = QueueKey { due_ms: 6, seq: 1 };
+        assert!(a.to_bytes() < b.to_bytes());
+        assert_eq!(QueueKey::from_bytes(&a.to_bytes()), Some(a));
+    }
 
     #[test]
     fn tenant_prefixes_do_not_collide() {

@@ -244,6 +244,7 @@ impl Registry {
     /// `target` and optional `target_url` from the config alone. RabbitMQ targets list the
     /// destination's topics and Azure targets name the namespace from the connection string;
     /// use [`Registry::target_with`] to get those right.
+    #[cfg(test)]
     pub fn target(&self, ty: &str, config: &StrMap) -> (String, Option<String>) {
         self.target_with(ty, config, &StrMap::new(), &[])
     }

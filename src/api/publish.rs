@@ -1,0 +1,115 @@
+//! `POST /publish`: validation as upstream, then one durable commit of the event, its
+//! idempotency key and its delivery tasks before the 202.
+
+use hyper::StatusCode;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use serde_json::{json, Value};
+
+use super::body::JsonObject;
+use super::error::ApiError;
+use super::reply::{self, Reply};
+use super::AppState;
+use crate::model::event::{go_compact, Event};
+use crate::model::timestamp;
+use crate::model::topics::PublishTopicError;
+use crate::model::StrMap;
+use crate::store::PublishRequest;
+
+/// The raw `data` text, borrowed from the body so key order and number literals survive.
+#[derive(Deserialize)]
+struct RawData<'a> {
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+}
+
+/// Publish `metadata` is a strict `map<string,string>`: a non-string value is invalid JSON.
+fn strict_metadata(body: &JsonObject) -> Result<StrMap, ApiError> {
+    match body.raw("metadata") {
+        None | Some(Value::Null) => Ok(StrMap::new()),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(k, v)| match v {
+                Value::String(s) => Ok((k.clone(), s.clone())),
+                _ => Err(ApiError::invalid_json()),
+            })
+            .collect(),
+        Some(_) => Err(ApiError::invalid_json()),
+    }
+}
+
+pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> {
+    let body = JsonObject::parse(bytes)?;
+    let raw: RawData<'_> = serde_json::from_slice(bytes).map_err(|_| ApiError::invalid_json())?;
+    let id = body.string("id")?.filter(|id| !id.is_empty());
+    let tenant_id = body.string("tenant_id")?.filter(|t| !t.is_empty());
+    let destination_id = body.string("destination_id")?.unwrap_or_default();
+    let topic = body.string("topic")?.unwrap_or_default();
+    let eligible_for_retry = body.boolean("eligible_for_retry")?.unwrap_or(true);
+    let time = match body.string("time")? {
+        Some(text) => Some(timestamp::parse_rfc3339(&text).map_err(|_| ApiError::invalid_json())?),
+        None => None,
+    };
+    let metadata = strict_metadata(&body)?;
+
+    let mut problems = Vec::new();
+    if tenant_id.is_none() {
+        problems.push("tenant_id is required".to_string());
+    }
+    let data = raw.data.filter(|d| d.get().trim_start().starts_with('{'));
+    if data.is_none() {
+        problems.push("data must be a valid JSON object".to_string());
+    }
+    let (Some(tenant_id), Some(data)) = (tenant_id, data) else {
+        return Err(ApiError::validation(problems));
+    };
+    if let Err(error) = state.topic_rules.check_publish_topic(&topic) {
+        return Err(ApiError::validation(vec![match error {
+            PublishTopicError::Required => "topic is required".to_string(),
+            PublishTopicError::Invalid => "topic is invalid".to_string(),
+        }]));
+    }
+    let now_nanos = state.clock.now_nanos();
+    let (time_nanos, time_offset_seconds) = match time {
+        Some(instant) => (
+            instant
+                .unix_nanos_i64()
+                .ok_or_else(|| ApiError::unprocessable("time is out of range"))?,
+            instant.offset_seconds,
+        ),
+        None => (now_nanos, 0),
+    };
+    let now_ms = now_nanos / 1_000_000;
+    let event = Event {
+        id: id.unwrap_or_else(|| state.config.ids.event_id(now_ms.max(0) as u64)),
+        tenant_id,
+        destination_id,
+        matched_destination_ids: Vec::new(),
+        topic,
+        time_nanos,
+        time_offset_seconds,
+        eligible_for_retry,
+        metadata,
+        data: go_compact(data.get()),
+    };
+    let id = event.id.clone();
+    let outcome = state
+        .store
+        .publish(PublishRequest {
+            event,
+            now_ms,
+            idempotency_ttl_ms: state
+                .config
+                .publish_idempotency_ttl_seconds
+                .saturating_mul(1000),
+        })
+        .await?;
+    Ok(reply::json(
+        StatusCode::ACCEPTED,
+        &json!({
+            "id": id,
+            "duplicate": outcome.duplicate,
+            "destination_ids": outcome.destination_ids,
+        }),
+    ))
+}

@@ -1,0 +1,275 @@
+//! The dispatcher: an in-memory ordered set of due queue keys (rebuilt from the queue table at
+//! start), a loop that sleeps until the earliest due time or until woken by a commit, and
+//! delivery workers bounded globally and per destination. A delivery's outcome goes back to the
+//! writer as one commit; until then its queue row stays on disk, so a crash redelivers it.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+
+use super::provider::Providers;
+use crate::clock::Clock;
+use crate::model::event::{Attempt, AttemptStatus, DeliveryTask};
+use crate::model::ids::IdGenerator;
+use crate::model::retry::RetryPolicy;
+use crate::store::{Outcome, QueueKey, QueueListener, Store, StoreError};
+
+/// How long to wait before retrying a task whose outcome could not be committed.
+const STORE_FAILURE_BACKOFF: Duration = Duration::from_secs(1);
+
+pub struct DispatcherSettings {
+    pub max_concurrency: usize,
+    pub max_per_destination: usize,
+    pub retry: RetryPolicy,
+    pub ids: IdGenerator,
+}
+
+#[derive(Default)]
+struct DestinationGate {
+    in_flight: usize,
+    waiting: VecDeque<QueueKey>,
+}
+
+struct Shared {
+    due: Mutex<BTreeSet<QueueKey>>,
+    wake: Notify,
+    gates: Mutex<HashMap<(String, String), DestinationGate>>,
+    in_flight: AtomicUsize,
+    idle: Notify,
+    slots: Arc<Semaphore>,
+    store: Store,
+    providers: Providers,
+    clock: Clock,
+    settings: DispatcherSettings,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl QueueListener for Shared {
+    fn enqueued(&self, keys: &[QueueKey]) {
+        lock(&self.due).extend(keys.iter().copied());
+        self.wake.notify_one();
+    }
+}
+
+/// Handle to the running dispatcher.
+pub struct Dispatcher {
+    shared: Arc<Shared>,
+    stop: watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Dispatcher {
+    /// Registers with the store, loads every queued row as due, and starts dispatching.
+    pub fn start(
+        store: Store,
+        providers: Providers,
+        clock: Clock,
+        settings: DispatcherSettings,
+    ) -> Result<Dispatcher, StoreError> {
+        let shared = Arc::new(Shared {
+            due: Mutex::new(BTreeSet::new()),
+            wake: Notify::new(),
+            gates: Mutex::new(HashMap::new()),
+            in_flight: AtomicUsize::new(0),
+            idle: Notify::new(),
+            slots: Arc::new(Semaphore::new(settings.max_concurrency)),
+            store: store.clone(),
+            providers,
+            clock,
+            settings,
+        });
+        let listener: Arc<dyn QueueListener> = shared.clone();
+        store.set_queue_listener(&listener);
+        let keys = store.queue_keys()?;
+        tracing::info!(queued = keys.len(), "delivery queue loaded");
+        shared.enqueued(&keys);
+        let (stop, stopped) = watch::channel(false);
+        let task = tokio::spawn(run(shared.clone(), stopped));
+        Ok(Dispatcher { shared, stop, task })
+    }
+
+    /// Stops dispatching and waits up to `deadline` for in-flight deliveries to finish. Any
+    /// still running stay in the on-disk queue and are delivered again at the next start.
+    pub async fn shutdown(self, deadline: Duration) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        let drained = async {
+            loop {
+                let idle = self.shared.idle.notified();
+                if self.shared.in_flight.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        if tokio::time::timeout(deadline, drained).await.is_err() {
+            tracing::warn!(
+                in_flight = self.shared.in_flight.load(Ordering::Acquire),
+                "deliveries still running at the shutdown deadline stay queued"
+            );
+        }
+    }
+}
+
+async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+    loop {
+        if *stopped.borrow() {
+            return;
+        }
+        let woken = shared.wake.notified();
+        tokio::pin!(woken);
+        woken.as_mut().enable();
+        let now = shared.clock.now_ms().max(0) as u64;
+        let next = lock(&shared.due).first().copied();
+        match next {
+            None => {
+                tokio::select! {
+                    _ = &mut woken => {}
+                    _ = stopped.changed() => return,
+                }
+            }
+            Some(key) if key.due_ms > now => {
+                let wait = Duration::from_millis(key.due_ms - now);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = &mut woken => {}
+                    _ = stopped.changed() => return,
+                }
+            }
+            Some(_) => {
+                let permit = tokio::select! {
+                    permit = shared.slots.clone().acquire_owned() => match permit {
+                        Ok(permit) => permit,
+                        Err(_) => return,
+                    },
+                    _ = stopped.changed() => return,
+                };
+                let now = shared.clock.now_ms().max(0) as u64;
+                let key = {
+                    let mut due = lock(&shared.due);
+                    match due.first() {
+                        Some(first) if first.due_ms <= now => due.pop_first(),
+                        _ => None,
+                    }
+                };
+                if let Some(key) = key {
+                    shared.in_flight.fetch_add(1, Ordering::AcqRel);
+                    tokio::spawn(work(shared.clone(), key, permit));
+                }
+            }
+        }
+    }
+}
+
+/// Runs one queue row to its committed outcome, respecting the per-destination limit.
+async fn work(shared: Arc<Shared>, key: QueueKey, permit: OwnedSemaphorePermit) {
+    match shared.store.queued_task(key) {
+        Ok(Some(task)) => {
+            let gate_key = (task.tenant_id.clone(), task.destination_id.clone());
+            let admitted = {
+                let mut gates = lock(&shared.gates);
+                let gate = gates.entry(gate_key.clone()).or_default();
+                if gate.in_flight >= shared.settings.max_per_destination {
+                    gate.waiting.push_back(key);
+                    false
+                } else {
+                    gate.in_flight += 1;
+                    true
+                }
+            };
+            if admitted {
+                if let Err(error) = deliver(&shared, key, task).await {
+                    tracing::error!(%error, "could not commit a delivery outcome; will retry");
+                    let retry = shared.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(STORE_FAILURE_BACKOFF).await;
+                        retry.enqueued(&[key]);
+                    });
+                }
+                release_gate(&shared, gate_key);
+            }
+        }
+        Ok(None) => {} // cancelled or replaced while it waited
+        Err(error) => tracing::error!(%error, "could not read a queued delivery"),
+    }
+    drop(permit);
+    if shared.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+        shared.idle.notify_waiters();
+    }
+}
+
+fn release_gate(shared: &Shared, gate_key: (String, String)) {
+    let mut gates = lock(&shared.gates);
+    if let Some(gate) = gates.get_mut(&gate_key) {
+        gate.in_flight = gate.in_flight.saturating_sub(1);
+        if let Some(next) = gate.waiting.pop_front() {
+            drop(gates);
+            shared.enqueued(&[next]);
+            return;
+        }
+        if gate.in_flight == 0 {
+            gates.remove(&gate_key);
+        }
+    }
+}
+
+/// Delivers one task and commits its outcome. Tasks whose event, destination or enabled state
+/// is gone are dropped without an attempt.
+async fn deliver(shared: &Shared, key: QueueKey, task: DeliveryTask) -> Result<(), StoreError> {
+    let store = &shared.store;
+    let event = store.get_event(&task.event_id)?;
+    let destination = store.get_destination(&task.tenant_id, &task.destination_id)?;
+    let (Some(event), Some(destination)) = (event, destination.filter(|d| d.is_enabled())) else {
+        return store.drop_task(key, task).await;
+    };
+    let started = shared.clock.now_nanos();
+    let outcome = shared
+        .providers
+        .deliver(&event, &destination, started)
+        .await;
+    let now_ms = shared.clock.now_ms();
+    let attempt = Attempt {
+        id: shared.settings.ids.attempt_id(now_ms.max(0) as u64),
+        tenant_id: task.tenant_id.clone(),
+        event_id: task.event_id.clone(),
+        destination_id: task.destination_id.clone(),
+        destination_type: destination.kind.clone(),
+        attempt_number: task.attempt_number,
+        manual: task.manual,
+        status: if outcome.success {
+            AttemptStatus::Success
+        } else {
+            AttemptStatus::Failed
+        },
+        time_nanos: shared.clock.now_nanos(),
+        code: outcome.code,
+        response_data: outcome.response_data.map(|v| v.to_string()),
+        topic: event.topic.clone(),
+    };
+    let retry_after_ms = if outcome.success {
+        None
+    } else {
+        shared
+            .settings
+            .retry
+            .next_delay_ms(task.attempt_number, event.eligible_for_retry)
+    };
+    store
+        .record_outcome(Outcome {
+            key,
+            task,
+            attempt,
+            retry_after_ms,
+            now_ms,
+        })
+        .await?;
+    Ok(())
+}

@@ -1,0 +1,233 @@
+//! The on-disk delivery queue: rows keyed by `(due_at_ms, seq)` that stay until the outcome of
+//! their delivery is committed. Recording an outcome is one transaction: the attempt, the row's
+//! removal, and (after a retryable failure) the next row with its due time, replacing any other
+//! pending automatic retry of the same (event, destination).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
+
+use redb::{ReadableTable, Table};
+
+use super::tables::{self, QueueKey};
+use super::writer::WriteCtx;
+use super::{codec, Store, StoreError};
+use crate::model::event::{Attempt, AttemptStatus, DeliveryTask};
+
+/// Told about queue rows after the commit that created them.
+pub trait QueueListener: Send + Sync {
+    fn enqueued(&self, keys: &[QueueKey]);
+}
+
+/// State shared between the store and its write jobs.
+#[derive(Default)]
+pub struct QueueShared {
+    seq: AtomicU64,
+    /// Weak, so the dispatcher (which holds the store) and the store don't keep each other alive.
+    listener: OnceLock<Weak<dyn QueueListener>>,
+}
+
+impl QueueShared {
+    pub fn next_seq(&self) -> u64 {
+        self.seq.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn announce(&self, keys: &[QueueKey]) {
+        if let Some(listener) = self.listener.get().and_then(Weak::upgrade) {
+            listener.enqueued(keys);
+        }
+    }
+}
+
+/// What a finished delivery commits.
+pub struct Outcome {
+    pub key: QueueKey,
+    pub task: DeliveryTask,
+    pub attempt: Attempt,
+    /// When set, the next automatic attempt is due this many ms after `now_ms`.
+    pub retry_after_ms: Option<u64>,
+    pub now_ms: i64,
+}
+
+fn cancel_pending(
+    ctx: &WriteCtx<'_>,
+    queue: &mut Table<'_, &'static [u8], &'static [u8]>,
+    event_id: &str,
+    destination_id: &str,
+    keep: Option<QueueKey>,
+) -> Result<(), StoreError> {
+    let mut pending = ctx.txn.open_table(tables::PENDING_RETRY)?;
+    let pair = tables::pending_retry_key(event_id, destination_id);
+    let previous = pending
+        .remove(pair.as_slice())?
+        .and_then(|v| QueueKey::from_bytes(v.value()));
+    if let Some(previous) = previous {
+        if Some(previous) != keep {
+            queue.remove(previous.to_bytes().as_slice())?;
+        }
+    }
+    Ok(())
+}
+
+fn insert_attempt(ctx: &WriteCtx<'_>, attempt: &Attempt) -> Result<(), StoreError> {
+    ctx.txn
+        .open_table(tables::ATTEMPTS)?
+        .insert(attempt.id.as_str(), codec::encode(attempt).as_slice())?;
+    ctx.txn.open_table(tables::ATTEMPTS_BY_TIME)?.insert(
+        tables::time_key(attempt.time_nanos, &attempt.id).as_slice(),
+        (),
+    )?;
+    ctx.txn.open_table(tables::ATTEMPTS_BY_TENANT)?.insert(
+        tables::tenant_time_key(&attempt.tenant_id, attempt.time_nanos, &attempt.id).as_slice(),
+        (),
+    )?;
+    ctx.txn.open_table(tables::ATTEMPTS_BY_EVENT)?.insert(
+        tables::attempt_by_event_key(
+            &attempt.event_id,
+            &attempt.destination_id,
+            attempt.attempt_number,
+        )
+        .as_slice(),
+        attempt.id.as_str(),
+    )?;
+    Ok(())
+}
+
+impl Store {
+    /// Registers who hears about new queue rows (the dispatcher). Only the first call counts.
+    pub fn set_queue_listener(&self, listener: &Arc<dyn QueueListener>) {
+        let _ = self.queue.listener.set(Arc::downgrade(listener));
+    }
+
+    /// Every queue row's key, for rebuilding the due set at start. Also moves the sequence
+    /// counter past every key on disk.
+    pub fn queue_keys(&self) -> Result<Vec<QueueKey>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::QUEUE)?;
+        let mut keys = Vec::new();
+        let mut max_seq = 0;
+        for row in table.iter()? {
+            let (key, _) = row?;
+            if let Some(key) = QueueKey::from_bytes(key.value()) {
+                max_seq = max_seq.max(key.seq);
+                keys.push(key);
+            }
+        }
+        self.queue.seq.fetch_max(max_seq + 1, Ordering::Relaxed);
+        Ok(keys)
+    }
+
+    /// The task behind a queue key, if the row still exists.
+    pub fn queued_task(&self, key: QueueKey) -> Result<Option<DeliveryTask>, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::QUEUE)?;
+        match table.get(key.to_bytes().as_slice())? {
+            Some(bytes) => Ok(Some(codec::decode("queue", bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Commits a delivery's outcome; returns the key of the follow-up retry row, if any.
+    pub async fn record_outcome(&self, outcome: Outcome) -> Result<Option<QueueKey>, StoreError> {
+        let shared = self.queue.clone();
+        self.writer
+            .write(move |ctx| {
+                let Outcome {
+                    key,
+                    task,
+                    attempt,
+                    retry_after_ms,
+                    now_ms,
+                } = outcome;
+                let mut queue = ctx.txn.open_table(tables::QUEUE)?;
+                queue.remove(key.to_bytes().as_slice())?;
+                insert_attempt(ctx, &attempt)?;
+                let success = attempt.status == AttemptStatus::Success;
+                let mut follow_up = None;
+                match retry_after_ms {
+                    Some(delay) if !success => {
+                        let next = QueueKey {
+                            due_ms: (now_ms.max(0) as u64).saturating_add(delay),
+                            seq: shared.next_seq(),
+                        };
+                        cancel_pending(
+                            ctx,
+                            &mut queue,
+                            &task.event_id,
+                            &task.destination_id,
+                            Some(key),
+                        )?;
+                        let retry = DeliveryTask {
+                            attempt_number: task.attempt_number + 1,
+                            manual: false,
+                            ..task.clone()
+                        };
+                        queue
+                            .insert(next.to_bytes().as_slice(), codec::encode(&retry).as_slice())?;
+                        ctx.txn.open_table(tables::PENDING_RETRY)?.insert(
+                            tables::pending_retry_key(&task.event_id, &task.destination_id)
+                                .as_slice(),
+                            next.to_bytes().as_slice(),
+                        )?;
+                        follow_up = Some(next);
+                    }
+                    _ => {
+                        // Delivered, or no retry left: nothing stays pending for the pair (a
+                        // manual success also cancels the automatic retry).
+                        cancel_pending(
+                            ctx,
+                            &mut queue,
+                            &task.event_id,
+                            &task.destination_id,
+                            Some(key),
+                        )?;
+                    }
+                }
+                if let Some(next) = follow_up {
+                    ctx.after_commit(move || shared.announce(&[next]));
+                }
+                Ok(follow_up)
+            })
+            .await
+    }
+
+    /// Removes a task whose destination is gone or disabled, without an attempt.
+    pub async fn drop_task(&self, key: QueueKey, task: DeliveryTask) -> Result<(), StoreError> {
+        self.writer
+            .write(move |ctx| {
+                let mut queue = ctx.txn.open_table(tables::QUEUE)?;
+                queue.remove(key.to_bytes().as_slice())?;
+                let mut pending = ctx.txn.open_table(tables::PENDING_RETRY)?;
+                let pair = tables::pending_retry_key(&task.event_id, &task.destination_id);
+                let points_here = pending
+                    .get(pair.as_slice())?
+                    .is_some_and(|v| v.value() == key.to_bytes().as_slice());
+                if points_here {
+                    pending.remove(pair.as_slice())?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    /// Queues a manual retry, due now.
+    pub async fn enqueue_manual(
+        &self,
+        task: DeliveryTask,
+        now_ms: i64,
+    ) -> Result<QueueKey, StoreError> {
+        let shared = self.queue.clone();
+        self.writer
+            .write(move |ctx| {
+                let key = QueueKey {
+                    due_ms: now_ms.max(0) as u64,
+                    seq: shared.next_seq(),
+                };
+                ctx.txn
+                    .open_table(tables::QUEUE)?
+                    .insert(key.to_bytes().as_slice(), codec::encode(&task).as_slice())?;
+                ctx.after_commit(move || shared.announce(&[key]));
+                Ok(key)
+            })
+            .await
+    }
+}
