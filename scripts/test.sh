@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 python=${PYTHON:-python3}
-if [ ! -x .venv-sdk/bin/python ] || ! .venv-sdk/bin/python -c 'import outpost_sdk' 2>/dev/null; then
+if [ ! -x .venv-sdk/bin/python ] || ! .venv-sdk/bin/python -c 'import outpost_sdk, standardwebhooks' 2>/dev/null; then
   echo "== installing the Python SDK for the compatibility test into .venv-sdk"
   "$python" -m venv .venv-sdk
   .venv-sdk/bin/pip install --quiet --disable-pip-version-check -r tests/sdk/requirements.txt

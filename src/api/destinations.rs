@@ -169,6 +169,7 @@ pub async fn create(
         created_at_ms: created_at,
         updated_at_ms: updated_at,
         disabled_at_ms: disabled_at,
+        stored_at_nanos: state.clock.now_nanos(),
     };
     match state
         .store

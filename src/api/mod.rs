@@ -24,7 +24,7 @@ use std::time::Duration;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
 
@@ -36,6 +36,9 @@ use crate::model::destination_type::{Registry, WebhookMode};
 use crate::model::secret::{self, SecretTemplate};
 use crate::model::topics::TopicRules;
 use crate::store::Store;
+
+/// How long a client may take to send a request's headers (slow-loris protection).
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything a handler may use.
 pub struct AppState {
@@ -94,6 +97,8 @@ pub async fn serve(
                     async move { Ok::<_, std::convert::Infallible>(router::handle(state, request).await) }
                 });
                 let connection = http1::Builder::new()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
                     .keep_alive(true)
                     .serve_connection(TokioIo::new(stream), service);
                 let connection = graceful.watch(connection);

@@ -711,6 +711,7 @@ mod tests {
             created_at_ms: 0,
             updated_at_ms: 0,
             disabled_at_ms: None,
+            stored_at_nanos: 0,
         }
     }
 

@@ -22,6 +22,9 @@ pub struct Destination {
     pub created_at_ms: i64,
     pub updated_at_ms: i64,
     pub disabled_at_ms: Option<i64>,
+    /// When the row was first stored (unix nanos): orders destinations created in the same
+    /// millisecond by creation.
+    pub stored_at_nanos: i64,
 }
 
 impl Destination {

@@ -72,6 +72,7 @@ mod tests {
             created_at_ms: 0,
             updated_at_ms: 0,
             disabled_at_ms: disabled.then_some(1),
+            stored_at_nanos: 0,
         }
     }
 

@@ -30,9 +30,11 @@ pub(super) fn tenant_rows(
         rows.push(codec::decode::<Destination>("destinations", value.value())?);
     }
     rows.sort_by(|a, b| {
-        a.created_at_ms
-            .cmp(&b.created_at_ms)
-            .then_with(|| a.id.cmp(&b.id))
+        (a.created_at_ms, a.stored_at_nanos, &a.id).cmp(&(
+            b.created_at_ms,
+            b.stored_at_nanos,
+            &b.id,
+        ))
     });
     Ok(rows)
 }

@@ -14,6 +14,8 @@ async fn missing_or_wrong_credentials_are_401_with_empty_body() {
         let r = api.raw(Method::GET, "/api/v1/tenants", None, auth).await;
         assert_eq!(r.status, StatusCode::UNAUTHORIZED);
         assert!(r.body.is_empty());
+        // Empty error bodies carry no JSON content type (the SDKs would try to parse them).
+        assert!(r.headers.get("content-type").is_none());
     }
     // Health needs no auth.
     let r = api.raw(Method::GET, "/healthz", None, Auth::None).await;

@@ -49,6 +49,10 @@ async fn bad_requests_get_clear_answers_and_change_nothing() {
         let r = api.raw(method.clone(), path, Some(body), Auth::Admin).await;
         assert_eq!(r.status, status, "{method} {path} {shown}: {}", r.text());
         assert_eq!(r.json(), expected, "{method} {path} {shown}");
+        assert!(r.headers["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json"));
     }
 
     // Oversized body.

@@ -5,6 +5,7 @@ mod support;
 
 mod auth;
 mod bad_input;
+mod delivery;
 mod destinations;
 mod restart;
 mod schemas;
