@@ -80,7 +80,7 @@ pub fn resolve(
     jwt_secret: Option<&str>,
     auth_disabled: bool,
 ) -> Result<ResolvedCredentials, CredentialsError> {
-    std::fs::create_dir_all(data_dir).map_err(|e| CredentialsError::Io {
+    crate::store::create_private_dir(data_dir).map_err(|e| CredentialsError::Io {
         path: data_dir.to_path_buf(),
         reason: e.to_string(),
     })?;

@@ -12,10 +12,10 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::provider::Providers;
 use crate::clock::Clock;
-use crate::model::event::{Attempt, AttemptStatus, DeliveryTask};
+use crate::model::event::{Attempt, AttemptStatus};
 use crate::model::ids::IdGenerator;
 use crate::model::retry::RetryPolicy;
-use crate::store::{Outcome, QueueKey, QueueListener, Store, StoreError};
+use crate::store::{DeliverySnapshot, Outcome, QueueKey, QueueListener, Store, StoreError};
 
 /// How long to wait before retrying a task whose outcome could not be committed.
 const STORE_FAILURE_BACKOFF: Duration = Duration::from_secs(1);
@@ -171,9 +171,12 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
 
 /// Runs one queue row to its committed outcome, respecting the per-destination limit.
 async fn work(shared: Arc<Shared>, key: QueueKey, permit: OwnedSemaphorePermit) {
-    match shared.store.queued_task(key) {
-        Ok(Some(task)) => {
-            let gate_key = (task.tenant_id.clone(), task.destination_id.clone());
+    match shared.store.delivery_snapshot(key) {
+        Ok(Some(snapshot)) => {
+            let gate_key = (
+                snapshot.task.tenant_id.clone(),
+                snapshot.task.destination_id.clone(),
+            );
             let admitted = {
                 let mut gates = lock(&shared.gates);
                 let gate = gates.entry(gate_key.clone()).or_default();
@@ -186,7 +189,7 @@ async fn work(shared: Arc<Shared>, key: QueueKey, permit: OwnedSemaphorePermit) 
                 }
             };
             if admitted {
-                if let Err(error) = deliver(&shared, key, task).await {
+                if let Err(error) = deliver(&shared, key, snapshot).await {
                     tracing::error!(%error, "could not commit a delivery outcome; will retry");
                     let retry = shared.clone();
                     tokio::spawn(async move {
@@ -223,10 +226,17 @@ fn release_gate(shared: &Shared, gate_key: (String, String)) {
 
 /// Delivers one task and commits its outcome. Tasks whose event, destination or enabled state
 /// is gone are dropped without an attempt.
-async fn deliver(shared: &Shared, key: QueueKey, task: DeliveryTask) -> Result<(), StoreError> {
+async fn deliver(
+    shared: &Shared,
+    key: QueueKey,
+    snapshot: DeliverySnapshot,
+) -> Result<(), StoreError> {
     let store = &shared.store;
-    let event = store.get_event(&task.event_id)?;
-    let destination = store.get_destination(&task.tenant_id, &task.destination_id)?;
+    let DeliverySnapshot {
+        task,
+        event,
+        destination,
+    } = snapshot;
     let (Some(event), Some(destination)) = (event, destination.filter(|d| d.is_enabled())) else {
         return store.drop_task(key, task).await;
     };

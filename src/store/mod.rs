@@ -22,7 +22,7 @@ pub use error::StoreError;
 pub use logs::{AttemptFilter, EventFilter, Position, TimeRange};
 pub use publish::PublishRequest;
 use queue::QueueShared;
-pub use queue::{Outcome, QueueListener};
+pub use queue::{DeliverySnapshot, Outcome, QueueListener};
 pub use tables::QueueKey;
 pub use tenants::TenantUpsert;
 use writer::WriterHandle;
@@ -74,7 +74,7 @@ impl Store {
     /// Opens (creating if needed) the store in `data_dir`, checks the schema version and starts
     /// the writer thread.
     pub fn open(data_dir: &Path) -> Result<(Store, StoreThread), StoreError> {
-        std::fs::create_dir_all(data_dir).map_err(|e| StoreError::DataDir {
+        create_private_dir(data_dir).map_err(|e| StoreError::DataDir {
             path: data_dir.display().to_string(),
             reason: e.to_string(),
         })?;
@@ -98,6 +98,18 @@ impl Store {
     fn read(&self) -> Result<ReadTransaction, StoreError> {
         Ok(self.db.begin_read()?)
     }
+}
+
+/// Creates the data directory (and parents) readable only by its owner when new.
+pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(path)
 }
 
 /// Creates the tables of a new file, stamps its schema version, and refuses newer files.

@@ -11,7 +11,8 @@ use redb::{ReadableTable, Table};
 use super::tables::{self, QueueKey};
 use super::writer::WriteCtx;
 use super::{codec, Store, StoreError};
-use crate::model::event::{Attempt, AttemptStatus, DeliveryTask};
+use crate::model::destination::Destination;
+use crate::model::event::{Attempt, AttemptStatus, DeliveryTask, Event};
 
 /// Told about queue rows after the commit that created them.
 pub trait QueueListener: Send + Sync {
@@ -36,6 +37,13 @@ impl QueueShared {
             listener.enqueued(keys);
         }
     }
+}
+
+/// A queued task with the records it refers to, as of one read snapshot.
+pub struct DeliverySnapshot {
+    pub task: DeliveryTask,
+    pub event: Option<Event>,
+    pub destination: Option<Destination>,
 }
 
 /// What a finished delivery commits.
@@ -116,14 +124,35 @@ impl Store {
         Ok(keys)
     }
 
-    /// The task behind a queue key, if the row still exists.
-    pub fn queued_task(&self, key: QueueKey) -> Result<Option<DeliveryTask>, StoreError> {
+    /// Everything one delivery needs, read in one snapshot: the task behind a queue key (if
+    /// the row still exists), its event and its destination (if they still exist).
+    pub fn delivery_snapshot(&self, key: QueueKey) -> Result<Option<DeliverySnapshot>, StoreError> {
         let txn = self.read()?;
-        let table = txn.open_table(tables::QUEUE)?;
-        match table.get(key.to_bytes().as_slice())? {
-            Some(bytes) => Ok(Some(codec::decode("queue", bytes.value())?)),
-            None => Ok(None),
-        }
+        let queue = txn.open_table(tables::QUEUE)?;
+        let task: DeliveryTask = match queue.get(key.to_bytes().as_slice())? {
+            Some(bytes) => codec::decode("queue", bytes.value())?,
+            None => return Ok(None),
+        };
+        let event = match txn
+            .open_table(tables::EVENTS)?
+            .get(task.event_id.as_str())?
+        {
+            Some(bytes) => Some(codec::decode("events", bytes.value())?),
+            None => None,
+        };
+        let destination_key = tables::destination_key(&task.tenant_id, &task.destination_id);
+        let destination = match txn
+            .open_table(tables::DESTINATIONS)?
+            .get(destination_key.as_slice())?
+        {
+            Some(bytes) => Some(codec::decode("destinations", bytes.value())?),
+            None => None,
+        };
+        Ok(Some(DeliverySnapshot {
+            task,
+            event,
+            destination,
+        }))
     }
 
     /// Commits a delivery's outcome; returns the key of the follow-up retry row, if any.
