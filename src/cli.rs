@@ -1,4 +1,5 @@
-//! Command-line interface (argh): `outpost serve`, `outpost config`, `outpost --version`.
+//! Command-line interface (argh): `outpost serve`, `outpost config`, `outpost bench`,
+//! `outpost --version`.
 
 use std::path::PathBuf;
 
@@ -14,11 +15,14 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
+// Built once per run, so the size of the bench flags does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
 pub enum Command {
     Serve(ServeArgs),
     Config(ConfigArgs),
+    Bench(crate::bench::BenchArgs),
 }
 
 /// Run the API server and the delivery engine.

@@ -2,6 +2,7 @@
 #![forbid(unsafe_code)]
 
 mod api;
+mod bench;
 mod cli;
 mod clock;
 mod config;
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
             };
             serve::run(file.as_deref()).map_err(|e| e.to_string())
         }
+        Some(cli::Command::Bench(args)) => bench::run(args),
         Some(cli::Command::Config(args)) => match config::Config::load(args.config.as_deref()) {
             Ok(config) => {
                 for line in config.redacted_lines() {

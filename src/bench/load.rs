@@ -1,0 +1,236 @@
+//! The publishers: `--connections` keep-alive HTTP/1.1 connections (hyper client connections,
+//! one task each) posting to `/api/v1/publish`. Open-loop: event `i` is due at
+//! `start + i / rate` whatever happened before it, and both its publish latency and the
+//! `sent_at_ns` it carries (for end-to-end latency) count from that scheduled time, so a
+//! stalled server cannot hide its stall (no coordinated omission). `--rate 0` sends as fast as
+//! the connections allow and measures from the actual send.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
+
+use super::hist::Histogram;
+use super::ledger::Ledger;
+use super::BenchClock;
+
+/// Bytes of the `data` object besides the pad (keys, a ~6-digit seq, a 19-digit timestamp).
+const DATA_OVERHEAD: usize = 56;
+/// How long one publish may take before the connection is given up.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
+pub struct LoadSpec {
+    pub addr: SocketAddr,
+    pub api_key: String,
+    pub tenant: String,
+    /// Events per second; 0 = as fast as possible.
+    pub rate: f64,
+    pub connections: usize,
+    /// No event is scheduled at or after this offset from the start.
+    pub duration: Duration,
+    pub events: Option<u64>,
+    /// Approximate size of each event's `data` JSON, bytes.
+    pub payload: usize,
+}
+
+#[derive(Default)]
+pub struct LoadStats {
+    claimed: AtomicU64,
+    pub sent: AtomicU64,
+    pub acked: AtomicU64,
+    /// Answers other than 202.
+    pub rejected: AtomicU64,
+    /// Connection failures and timeouts.
+    pub transport_errors: AtomicU64,
+    /// Events due before the end whose turn came after the hard deadline (server too slow).
+    pub skipped: AtomicU64,
+    pub first_error: Mutex<Option<String>>,
+}
+
+impl LoadStats {
+    fn error(&self, message: String) {
+        let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
+        if first.is_none() {
+            *first = Some(message);
+        }
+    }
+}
+
+struct Shared {
+    spec: LoadSpec,
+    stats: Arc<LoadStats>,
+    latency: Arc<Histogram>,
+    ledger: Arc<Ledger>,
+    clock: BenchClock,
+    start: Instant,
+    deadline: Instant,
+    pad: String,
+    auth: String,
+}
+
+/// Runs the load to its end; answers the time from the first scheduled send to the last answer.
+pub async fn run(
+    spec: LoadSpec,
+    stats: Arc<LoadStats>,
+    latency: Arc<Histogram>,
+    ledger: Arc<Ledger>,
+    clock: BenchClock,
+) -> Duration {
+    let start = Instant::now() + Duration::from_millis(5);
+    let grace = (spec.duration / 2).max(Duration::from_secs(5));
+    let shared = Arc::new(Shared {
+        deadline: start + spec.duration + grace,
+        pad: "x".repeat(spec.payload.saturating_sub(DATA_OVERHEAD)),
+        auth: format!("Bearer {}", spec.api_key),
+        spec,
+        stats,
+        latency,
+        ledger,
+        clock,
+        start,
+    });
+    let tasks: Vec<_> = (0..shared.spec.connections)
+        .map(|_| tokio::spawn(connection(shared.clone())))
+        .collect();
+    for task in tasks {
+        let _ = task.await;
+    }
+    let elapsed = start.elapsed();
+    if shared.spec.rate > 0.0 {
+        let mut planned = (shared.spec.rate * shared.spec.duration.as_secs_f64()).ceil() as u64;
+        if let Some(n) = shared.spec.events {
+            planned = planned.min(n);
+        }
+        let sent = shared.stats.sent.load(Ordering::Relaxed);
+        shared
+            .stats
+            .skipped
+            .store(planned.saturating_sub(sent), Ordering::Relaxed);
+    }
+    elapsed
+}
+
+impl Shared {
+    /// The next event: its sequence number and scheduled send time, or `None` at the end.
+    fn claim(&self) -> Option<(u64, Instant)> {
+        let seq = self.stats.claimed.fetch_add(1, Ordering::Relaxed);
+        if self.spec.events.is_some_and(|n| seq >= n) {
+            return None;
+        }
+        let now = Instant::now();
+        let scheduled = if self.spec.rate > 0.0 {
+            let offset = Duration::from_secs_f64(seq as f64 / self.spec.rate);
+            if offset >= self.spec.duration {
+                return None;
+            }
+            self.start + offset
+        } else {
+            if now.saturating_duration_since(self.start) >= self.spec.duration {
+                return None;
+            }
+            now.max(self.start)
+        };
+        if now > self.deadline {
+            return None;
+        }
+        Some((seq, scheduled))
+    }
+
+    fn body(&self, seq: u64, sent_at_ns: u64) -> String {
+        format!(
+            r#"{{"tenant_id":"{}","topic":"bench.event","data":{{"seq":{seq},"sent_at_ns":{sent_at_ns},"pad":"{}"}}}}"#,
+            self.spec.tenant, self.pad
+        )
+    }
+}
+
+async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
+    let stream = TcpStream::connect(addr)
+        .await
+        .map_err(|e| format!("connect {addr}: {e}"))?;
+    let _ = stream.set_nodelay(true);
+    let (sender, connection) = http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| format!("handshake {addr}: {e}"))?;
+    tokio::spawn(connection);
+    Ok(sender)
+}
+
+async fn connection(shared: Arc<Shared>) {
+    let stats = &shared.stats;
+    let mut sender: Option<SendRequest<Full<Bytes>>> = None;
+    while let Some((seq, scheduled)) = shared.claim() {
+        tokio::time::sleep_until(scheduled.into()).await;
+        if sender.is_none() {
+            match connect(shared.spec.addr).await {
+                Ok(s) => sender = Some(s),
+                Err(e) => {
+                    stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                    stats.error(e);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            }
+        }
+        let Some(s) = sender.as_mut() else { continue };
+        let sent_from = if shared.spec.rate > 0.0 {
+            scheduled
+        } else {
+            Instant::now()
+        };
+        let sent_at_ns = shared.clock.at_ns(sent_from);
+        let request = Request::builder()
+            .method(Method::POST)
+            .uri("/api/v1/publish")
+            .header("host", shared.spec.addr.to_string())
+            .header("authorization", shared.auth.as_str())
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(shared.body(seq, sent_at_ns))));
+        let Ok(request) = request else { continue };
+        stats.sent.fetch_add(1, Ordering::Relaxed);
+        let exchange = async {
+            s.ready().await.map_err(|e| e.to_string())?;
+            let response = s.send_request(request).await.map_err(|e| e.to_string())?;
+            let status = response.status().as_u16();
+            let body = response
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_bytes();
+            Ok::<_, String>((status, body))
+        };
+        match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+            Ok(Ok((202, _))) => {
+                let took = sent_from.elapsed();
+                shared.latency.record(took.as_micros() as u64);
+                shared.ledger.record_ack(seq);
+                stats.acked.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(Ok((status, body))) => {
+                stats.rejected.fetch_add(1, Ordering::Relaxed);
+                stats.error(format!(
+                    "publish answered {status}: {}",
+                    String::from_utf8_lossy(&body[..body.len().min(200)])
+                ));
+            }
+            Ok(Err(e)) => {
+                stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                stats.error(format!("publish: {e}"));
+                sender = None;
+            }
+            Err(_) => {
+                stats.transport_errors.fetch_add(1, Ordering::Relaxed);
+                stats.error(format!("publish: no answer within {REQUEST_TIMEOUT:?}"));
+                sender = None;
+            }
+        }
+    }
+}

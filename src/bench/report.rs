@@ -1,0 +1,393 @@
+//! Reporting: the one-line progress report printed to stderr every second while a phase runs,
+//! the results record, the final table (stdout) and the JSON file.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use super::hist::{Histogram, Summary};
+use super::ledger::Ledger;
+use super::load::LoadStats;
+use super::receiver::ReceiverStats;
+use super::server;
+
+#[derive(Serialize, Clone, Copy, Debug, Default)]
+pub struct Latency {
+    pub samples: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub max_ms: f64,
+}
+
+impl From<Summary> for Latency {
+    fn from(s: Summary) -> Latency {
+        Latency {
+            samples: s.count,
+            p50_ms: s.p50_us as f64 / 1000.0,
+            p99_ms: s.p99_us as f64 / 1000.0,
+            max_ms: s.max_us as f64 / 1000.0,
+        }
+    }
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct Settings {
+    pub target: String,
+    pub fanout: u32,
+    pub payload_bytes: usize,
+    pub rate: f64,
+    pub connections: usize,
+    pub duration_s: u64,
+    pub events: Option<u64>,
+    pub fail_percent: u64,
+    pub server_env: Vec<String>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct ServerFigures {
+    pub peak_rss_mib: f64,
+    pub cpu_seconds: f64,
+    pub cpu_seconds_per_1000_events: f64,
+    pub avg_cpu_percent: f64,
+    /// CPU use by server thread name, percent of one core, over the measured window.
+    pub thread_cpu_percent: BTreeMap<String, f64>,
+    pub data_file_mib: Option<f64>,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct BacklogFigures {
+    pub queued_events: u64,
+    pub requests_held_unanswered: u64,
+    pub rss_with_backlog_mib: f64,
+    pub peak_rss_while_publishing_mib: f64,
+    pub data_file_mib: f64,
+    pub shutdown_seconds: f64,
+    pub shutdown_needed_kill: bool,
+    pub restart_to_listening_s: f64,
+    pub restart_to_first_delivery_s: f64,
+    pub drain_seconds: f64,
+    pub drain_events_per_s: f64,
+    pub drain_deliveries_per_s: f64,
+    pub restart_peak_rss_mib: f64,
+    pub restart_cpu_seconds_per_1000_events: f64,
+}
+
+#[derive(Serialize, Debug, Default)]
+pub struct Results {
+    pub scenario: String,
+    pub settings: Settings,
+    pub published: u64,
+    pub acked: u64,
+    pub publish_rejected: u64,
+    pub publish_transport_errors: u64,
+    pub publish_skipped_overdue: u64,
+    pub publish_seconds: f64,
+    pub publish_acks_per_s: f64,
+    pub publish_latency: Latency,
+    pub delivered_events: u64,
+    pub delivered_events_per_s: f64,
+    pub deliveries: u64,
+    pub deliveries_per_s: f64,
+    pub duplicate_deliveries: u64,
+    pub e2e_latency: Latency,
+    pub failed_attempts: u64,
+    pub events_lost: u64,
+    pub drain_seconds: f64,
+    pub unparsable_requests: u64,
+    pub missing_event_id_header: u64,
+    pub server: Option<ServerFigures>,
+    pub backlog: Option<BacklogFigures>,
+    pub first_error: Option<String>,
+}
+
+pub fn mib(kib: u64) -> f64 {
+    kib as f64 / 1024.0
+}
+
+/// What the progress line reads.
+pub struct Sources {
+    pub label: String,
+    pub load: Option<(Arc<LoadStats>, Arc<Histogram>)>,
+    pub ledger: Arc<Ledger>,
+    pub receiver: Arc<ReceiverStats>,
+    pub pid: Option<u32>,
+}
+
+/// The running progress reporter; stop it with [`Progress::stop`].
+pub struct Progress {
+    stop: watch::Sender<bool>,
+    task: JoinHandle<()>,
+}
+
+impl Progress {
+    pub fn start(sources: Sources) -> Progress {
+        let (stop, mut stopped) = watch::channel(false);
+        let task = tokio::spawn(async move {
+            let started = Instant::now();
+            let mut tick = tokio::time::interval_at(
+                tokio::time::Instant::now() + Duration::from_secs(1),
+                Duration::from_secs(1),
+            );
+            let mut last = (0u64, 0u64, sample_cpu(sources.pid), Instant::now());
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    _ = stopped.changed() => return,
+                }
+                last = print_line(&sources, started, last);
+            }
+        });
+        Progress { stop, task }
+    }
+
+    pub async fn stop(self) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+    }
+}
+
+fn sample_cpu(pid: Option<u32>) -> Option<server::ProcSample> {
+    pid.and_then(server::sample)
+}
+
+fn print_line(
+    s: &Sources,
+    started: Instant,
+    (last_acked, last_delivered, last_cpu, last_at): (
+        u64,
+        u64,
+        Option<server::ProcSample>,
+        Instant,
+    ),
+) -> (u64, u64, Option<server::ProcSample>, Instant) {
+    let now = Instant::now();
+    let dt = now.duration_since(last_at).as_secs_f64().max(1e-3);
+    let mut line = format!("[{} {:>4}s]", s.label, started.elapsed().as_secs());
+    let acked = match &s.load {
+        Some((load, latency)) => {
+            let acked = load.acked.load(Ordering::Relaxed);
+            let errors = load.rejected.load(Ordering::Relaxed)
+                + load.transport_errors.load(Ordering::Relaxed);
+            line += &format!(
+                " acked {acked} ({:.0}/s) pub p99 {:.1}ms",
+                (acked - last_acked.min(acked)) as f64 / dt,
+                latency.quantile(0.99) as f64 / 1000.0
+            );
+            if errors > 0 {
+                line += &format!(" errors {errors}");
+            }
+            acked
+        }
+        None => 0,
+    };
+    let delivered = s.ledger.unique_deliveries();
+    line += &format!(
+        " | delivered {delivered} ({:.0}/s) e2e p99 {:.1}ms | 5xx {}",
+        (delivered - last_delivered.min(delivered)) as f64 / dt,
+        s.receiver.e2e.quantile(0.99) as f64 / 1000.0,
+        s.receiver.failed.load(Ordering::Relaxed)
+    );
+    let cpu = sample_cpu(s.pid);
+    if let Some(sample) = cpu {
+        line += &format!(" | server rss {:.0}MiB", mib(sample.rss_kib));
+        if let Some(previous) = last_cpu {
+            line += &format!(
+                " cpu {:.0}%",
+                (sample.cpu_seconds - previous.cpu_seconds) / dt * 100.0
+            );
+        }
+    }
+    eprintln!("{line}");
+    (acked, delivered, cpu, now)
+}
+
+fn fmt_latency(l: &Latency) -> String {
+    if l.samples == 0 {
+        return "-".into();
+    }
+    format!("{:.2} / {:.2} / {:.2}", l.p50_ms, l.p99_ms, l.max_ms)
+}
+
+/// The final table (stdout).
+pub fn print_table(r: &Results) {
+    let mut rows: Vec<(String, String)> = vec![
+        (
+            "settings".into(),
+            format!(
+                "fan-out {}, payload {} B, rate {}, {} connections, {}",
+                r.settings.fanout,
+                r.settings.payload_bytes,
+                if r.settings.rate > 0.0 {
+                    format!("{}/s", r.settings.rate)
+                } else {
+                    "max".into()
+                },
+                r.settings.connections,
+                match r.settings.events {
+                    Some(n) => format!("{n} events (cap {} s)", r.settings.duration_s),
+                    None => format!("{} s", r.settings.duration_s),
+                },
+            ),
+        ),
+        (
+            "published / acked".into(),
+            format!(
+                "{} / {} ({} rejected, {} transport errors, {} skipped overdue)",
+                r.published,
+                r.acked,
+                r.publish_rejected,
+                r.publish_transport_errors,
+                r.publish_skipped_overdue
+            ),
+        ),
+        (
+            "publish acks/s".into(),
+            format!("{:.0}", r.publish_acks_per_s),
+        ),
+        (
+            "publish latency p50/p99/max ms".into(),
+            fmt_latency(&r.publish_latency),
+        ),
+        (
+            "delivered events/s".into(),
+            format!(
+                "{:.0} ({} events)",
+                r.delivered_events_per_s, r.delivered_events
+            ),
+        ),
+    ];
+    if r.settings.fanout > 1 {
+        rows.push((
+            "deliveries/s".into(),
+            format!("{:.0} ({} deliveries)", r.deliveries_per_s, r.deliveries),
+        ));
+    }
+    rows.extend([
+        (
+            "end-to-end latency p50/p99/max ms".into(),
+            if r.backlog.is_some() {
+                format!("{}  (includes the downtime)", fmt_latency(&r.e2e_latency))
+            } else {
+                fmt_latency(&r.e2e_latency)
+            },
+        ),
+        (
+            "failed attempts (5xx answered)".into(),
+            r.failed_attempts.to_string(),
+        ),
+        (
+            "duplicate deliveries".into(),
+            r.duplicate_deliveries.to_string(),
+        ),
+        (
+            "events lost".into(),
+            format!(
+                "{}{}",
+                r.events_lost,
+                if r.events_lost == 0 { "" } else { "  <-- FAIL" }
+            ),
+        ),
+        (
+            "drain after publishing, s".into(),
+            format!("{:.2}", r.drain_seconds),
+        ),
+    ]);
+    if let Some(s) = &r.server {
+        rows.push((
+            "server peak RSS MiB".into(),
+            format!("{:.1}", s.peak_rss_mib),
+        ));
+        rows.push((
+            "server CPU s per 1,000 events".into(),
+            format!(
+                "{:.3} (avg {:.0}% of one core)",
+                s.cpu_seconds_per_1000_events, s.avg_cpu_percent
+            ),
+        ));
+        if !s.thread_cpu_percent.is_empty() {
+            let threads: Vec<String> = s
+                .thread_cpu_percent
+                .iter()
+                .map(|(name, percent)| format!("{name} {percent:.0}%"))
+                .collect();
+            rows.push(("server CPU by thread".into(), threads.join(", ")));
+        }
+        if let Some(size) = s.data_file_mib {
+            rows.push(("data file MiB".into(), format!("{size:.1}")));
+        }
+    }
+    if let Some(b) = &r.backlog {
+        rows.extend([
+            ("backlog queued events".into(), b.queued_events.to_string()),
+            (
+                "RSS with backlog queued MiB".into(),
+                format!(
+                    "{:.1} (peak while publishing {:.1})",
+                    b.rss_with_backlog_mib, b.peak_rss_while_publishing_mib
+                ),
+            ),
+            ("data file MiB".into(), format!("{:.1}", b.data_file_mib)),
+            (
+                "SIGTERM to exit, s".into(),
+                format!(
+                    "{:.2}{}",
+                    b.shutdown_seconds,
+                    if b.shutdown_needed_kill {
+                        " (killed)"
+                    } else {
+                        ""
+                    }
+                ),
+            ),
+            (
+                "restart: start to listening, s".into(),
+                format!("{:.2}", b.restart_to_listening_s),
+            ),
+            (
+                "restart: start to first delivery, s".into(),
+                format!("{:.2}", b.restart_to_first_delivery_s),
+            ),
+            (
+                "drain: seconds, events/s".into(),
+                format!("{:.2} s, {:.0}/s", b.drain_seconds, b.drain_events_per_s),
+            ),
+            (
+                "restart peak RSS MiB".into(),
+                format!("{:.1}", b.restart_peak_rss_mib),
+            ),
+            (
+                "restart CPU s per 1,000 events".into(),
+                format!("{:.3}", b.restart_cpu_seconds_per_1000_events),
+            ),
+        ]);
+    }
+    if r.unparsable_requests > 0 || r.missing_event_id_header > 0 {
+        rows.push((
+            "unparsable / no event-id header".into(),
+            format!("{} / {}", r.unparsable_requests, r.missing_event_id_header),
+        ));
+    }
+    if let Some(e) = &r.first_error {
+        rows.push(("first error".into(), e.clone()));
+    }
+    let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    println!("== {} ==", r.scenario);
+    for (k, v) in rows {
+        println!("  {k:<width$}  {v}");
+    }
+}
+
+pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), String> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
+}

@@ -1,0 +1,324 @@
+//! The server under test: spawning `outpost serve` (this executable) on a data directory with a
+//! scenario's environment, finding its address from the `listening addr=…` log line, stopping
+//! it with SIGTERM, and sampling its memory (VmRSS, VmHWM from /proc/<pid>/status) and CPU time
+//! (utime+stime from /proc/<pid>/stat).
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+
+use super::BenchClock;
+
+/// How long a starting server may take to log its address (it loads the queue first).
+const START_TIMEOUT: Duration = Duration::from_secs(600);
+/// How long a SIGTERMed server may take to exit before it is killed.
+const STOP_TIMEOUT: Duration = Duration::from_secs(60);
+/// Server log lines kept for error messages.
+const LOG_TAIL: usize = 30;
+/// Warnings and errors echoed to our stderr per server process.
+const ECHO_LIMIT: usize = 20;
+
+pub struct SpawnSpec<'a> {
+    pub data_dir: &'a Path,
+    pub work_dir: &'a Path,
+    pub api_key: &'a str,
+    pub env: Vec<(String, String)>,
+}
+
+pub struct ServerProcess {
+    child: Child,
+    pub pid: u32,
+    pub addr: SocketAddr,
+    /// Bench-clock time of the spawn.
+    pub spawned_at_ns: u64,
+    /// From spawn to the `listening` log line.
+    pub listening_after: Duration,
+    log: Arc<Mutex<VecDeque<String>>>,
+}
+
+/// How a stop went.
+pub struct Stopped {
+    pub took: Duration,
+    pub killed: bool,
+}
+
+fn log_tail(log: &Mutex<VecDeque<String>>) -> String {
+    let lines = log.lock().unwrap_or_else(|p| p.into_inner());
+    lines.iter().cloned().collect::<Vec<_>>().join("\n")
+}
+
+/// The address after `addr=` in a `listening` log line.
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    if !line.contains("listening") {
+        return None;
+    }
+    let rest = &line[line.find("addr=")? + 5..];
+    rest.split_whitespace().next()?.parse().ok()
+}
+
+pub async fn spawn(spec: SpawnSpec<'_>, clock: &BenchClock) -> Result<ServerProcess, String> {
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find the outpost executable: {e}"))?;
+    let mut command = Command::new(exe);
+    command
+        .arg("serve")
+        .current_dir(spec.work_dir)
+        .env_clear()
+        .env("API_PORT", "0")
+        .env("API_HOST", "127.0.0.1")
+        .env("API_KEY", spec.api_key)
+        .env("API_JWT_SECRET", "outpost-bench-jwt-secret")
+        .env("DATA_DIR", spec.data_dir)
+        .env("LOG_LEVEL", "info")
+        .env("MAX_DESTINATIONS_PER_TENANT", "64")
+        .envs(spec.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let started = Instant::now();
+    let spawned_at_ns = clock.now_ns();
+    let mut child = command
+        .spawn()
+        .map_err(|e| format!("cannot start outpost serve: {e}"))?;
+    let pid = child.id();
+    let log = Arc::new(Mutex::new(VecDeque::new()));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    if let Some(stderr) = child.stderr.take() {
+        let log = log.clone();
+        std::thread::spawn(move || read_log(stderr, &log, &tx));
+    }
+    let found = tokio::time::timeout(START_TIMEOUT, rx.recv()).await;
+    let mut server = ServerProcess {
+        child,
+        pid,
+        addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+        spawned_at_ns,
+        listening_after: started.elapsed(),
+        log,
+    };
+    match found {
+        Ok(Some(addr)) => {
+            server.addr = addr;
+            Ok(server)
+        }
+        Ok(None) => Err(format!(
+            "outpost serve exited before listening; its log:\n{}",
+            log_tail(&server.log)
+        )),
+        Err(_) => Err(format!(
+            "outpost serve did not listen within {} s; its log:\n{}",
+            START_TIMEOUT.as_secs(),
+            log_tail(&server.log)
+        )),
+    }
+}
+
+fn read_log(
+    stderr: std::process::ChildStderr,
+    log: &Mutex<VecDeque<String>>,
+    tx: &mpsc::UnboundedSender<SocketAddr>,
+) {
+    let mut reader = BufReader::new(stderr);
+    let mut buf = Vec::new();
+    let mut echoed = 0;
+    loop {
+        buf.clear();
+        match reader.read_until(b'\n', &mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(_) => {}
+        }
+        let line = String::from_utf8_lossy(&buf).trim_end().to_string();
+        if let Some(addr) = listening_addr(&line) {
+            let _ = tx.send(addr);
+        }
+        if (line.contains(" WARN ") || line.contains(" ERROR ")) && echoed < ECHO_LIMIT {
+            echoed += 1;
+            eprintln!("[server] {line}");
+        }
+        let mut lines = log.lock().unwrap_or_else(|p| p.into_inner());
+        if lines.len() == LOG_TAIL {
+            lines.pop_front();
+        }
+        lines.push_back(line);
+    }
+}
+
+impl ServerProcess {
+    /// SIGTERM, then wait for the exit (SIGKILL after [`STOP_TIMEOUT`]).
+    pub async fn stop(mut self) -> Result<Stopped, String> {
+        let started = Instant::now();
+        let status = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .map_err(|e| format!("cannot run kill -TERM {}: {e}", self.pid))?;
+        if !status.success() {
+            return Err(format!("kill -TERM {} failed", self.pid));
+        }
+        let mut killed = false;
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if started.elapsed() > STOP_TIMEOUT => {
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    killed = true;
+                    break;
+                }
+                Ok(None) => tokio::time::sleep(Duration::from_millis(10)).await,
+                Err(e) => return Err(format!("waiting for outpost serve: {e}")),
+            }
+        }
+        Ok(Stopped {
+            took: started.elapsed(),
+            killed,
+        })
+    }
+
+    pub fn log_tail(&self) -> String {
+        log_tail(&self.log)
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// One reading of a process's memory and CPU time.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ProcSample {
+    pub rss_kib: u64,
+    pub hwm_kib: u64,
+    pub cpu_seconds: f64,
+}
+
+/// Clock ticks per second of /proc/<pid>/stat times: AT_CLKTCK from our auxv, else 100.
+fn clock_ticks() -> f64 {
+    static TICKS: OnceLock<f64> = OnceLock::new();
+    *TICKS.get_or_init(|| {
+        const AT_CLKTCK: u64 = 17;
+        let auxv = std::fs::read("/proc/self/auxv").unwrap_or_default();
+        auxv.chunks_exact(16)
+            .find_map(|pair| {
+                let key = u64::from_ne_bytes(pair[..8].try_into().ok()?);
+                let value = u64::from_ne_bytes(pair[8..].try_into().ok()?);
+                (key == AT_CLKTCK && value > 0).then_some(value as f64)
+            })
+            .unwrap_or(100.0)
+    })
+}
+
+/// Reads /proc/<pid>/status and /proc/<pid>/stat; `None` when the process is gone.
+pub fn sample(pid: u32) -> Option<ProcSample> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse().ok())
+            .unwrap_or(0)
+    };
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let after = &stat[stat.rfind(')')? + 1..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| -> u64 { fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0) };
+    Some(ProcSample {
+        rss_kib: field("VmRSS:"),
+        hwm_kib: field("VmHWM:"),
+        cpu_seconds: (ticks(11) + ticks(12)) as f64 / clock_ticks(),
+    })
+}
+
+/// CPU seconds per thread name (same-named threads summed), from /proc/<pid>/task/*/stat.
+pub fn thread_cpu(pid: u32) -> BTreeMap<String, f64> {
+    let mut threads = BTreeMap::new();
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return threads;
+    };
+    for task in tasks.flatten() {
+        let Ok(stat) = std::fs::read_to_string(task.path().join("stat")) else {
+            continue;
+        };
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else {
+            continue;
+        };
+        let name = stat[open + 1..close].to_string();
+        let fields: Vec<&str> = stat[close + 1..].split_whitespace().collect();
+        let ticks = |i: usize| -> u64 { fields.get(i).and_then(|v| v.parse().ok()).unwrap_or(0) };
+        *threads.entry(name).or_insert(0.0) += (ticks(11) + ticks(12)) as f64 / clock_ticks();
+    }
+    threads
+}
+
+/// Per-thread-name CPU use between two [`thread_cpu`] readings, percent of one core.
+pub fn thread_percent(
+    before: &BTreeMap<String, f64>,
+    after: &BTreeMap<String, f64>,
+    wall_seconds: f64,
+) -> BTreeMap<String, f64> {
+    after
+        .iter()
+        .map(|(name, cpu)| {
+            let used = cpu - before.get(name).copied().unwrap_or(0.0);
+            let percent = (used / wall_seconds.max(1e-3) * 1000.0).round() / 10.0;
+            (name.clone(), percent)
+        })
+        .filter(|(_, percent)| *percent > 0.0)
+        .collect()
+}
+
+/// Size of the store file in a data directory, bytes.
+pub fn data_file_bytes(data_dir: &Path) -> u64 {
+    std::fs::metadata(data_dir.join("outpost.redb"))
+        .map(|m| m.len())
+        .unwrap_or(0)
+}
+
+/// A fresh, empty directory under the system temp dir.
+pub fn temp_dir(label: &str) -> Result<PathBuf, String> {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let dir = std::env::temp_dir().join(format!(
+        "outpost-bench-{label}-{}-{nanos}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(dir.join("data"))
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    Ok(dir)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_listening_address() {
+        let line = "2025-01-01T00:00:00.000Z  INFO outpost::serve: listening addr=127.0.0.1:4321 data_dir=/tmp/x";
+        assert_eq!(
+            listening_addr(line),
+            Some(SocketAddr::from(([127, 0, 0, 1], 4321)))
+        );
+        assert_eq!(listening_addr("INFO delivery queue loaded queued=3"), None);
+    }
+
+    #[test]
+    fn samples_this_process() {
+        let s = sample(std::process::id()).expect("own /proc entry");
+        assert!(s.rss_kib > 0 && s.hwm_kib >= s.rss_kib);
+        assert!(!thread_cpu(std::process::id()).is_empty());
+    }
+}
