@@ -11,10 +11,11 @@ use super::error::ApiError;
 use super::reply::{self, Reply};
 use super::AppState;
 use crate::model::event::{go_compact, Event};
+use crate::model::matching::{destination_matches, FilterInput};
 use crate::model::timestamp;
 use crate::model::topics::PublishTopicError;
 use crate::model::StrMap;
-use crate::store::PublishRequest;
+use crate::store::{PublishOutcome, PublishRequest};
 
 /// The raw `data` text, borrowed from the body so key order and number literals survive.
 #[derive(Deserialize)]
@@ -36,6 +37,20 @@ fn strict_metadata(body: &JsonObject) -> Result<StrMap, ApiError> {
             .collect(),
         Some(_) => Err(ApiError::invalid_json()),
     }
+}
+
+/// The ids of the tenant's destinations that receive `event` (enabled, subscribed, filter
+/// matching, and the targeted one when `destination_id` is set), read from a snapshot.
+fn matching_destinations(state: &AppState, event: &Event) -> Result<Vec<String>, ApiError> {
+    let mut input = FilterInput::new(event);
+    Ok(state
+        .store
+        .tenant_destinations(&event.tenant_id)?
+        .iter()
+        .filter(|d| event.destination_id.is_empty() || d.id == event.destination_id)
+        .filter(|d| destination_matches(d, &mut input))
+        .map(|d| d.id.clone())
+        .collect())
 }
 
 pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> {
@@ -80,7 +95,7 @@ pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> 
         None => (now_nanos, 0),
     };
     let now_ms = now_nanos / 1_000_000;
-    let event = Event {
+    let mut event = Event {
         id: id.unwrap_or_else(|| state.config.ids.event_id(now_ms.max(0) as u64)),
         tenant_id,
         destination_id,
@@ -91,25 +106,31 @@ pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> 
         eligible_for_retry,
         metadata,
         data: go_compact(data.get()),
+        idempotency_expires_ms: 0,
     };
+    event.matched_destination_ids = matching_destinations(state, &event)?;
     let id = event.id.clone();
-    let outcome = state
-        .store
-        .publish(PublishRequest {
-            event,
-            now_ms,
-            idempotency_ttl_ms: state
-                .config
-                .publish_idempotency_ttl_seconds
-                .saturating_mul(1000),
-        })
-        .await?;
+    let destination_ids = event.matched_destination_ids.clone();
+    // Nothing matched: nothing is stored and no idempotency key is taken (as upstream).
+    let duplicate = !destination_ids.is_empty()
+        && state
+            .store
+            .publish(PublishRequest {
+                event,
+                now_ms,
+                idempotency_ttl_ms: state
+                    .config
+                    .publish_idempotency_ttl_seconds
+                    .saturating_mul(1000),
+            })
+            .await?
+            == PublishOutcome::Duplicate;
     Ok(reply::json(
         StatusCode::ACCEPTED,
         &json!({
             "id": id,
-            "duplicate": outcome.duplicate,
-            "destination_ids": outcome.destination_ids,
+            "duplicate": duplicate,
+            "destination_ids": destination_ids,
         }),
     ))
 }

@@ -12,7 +12,7 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 
 use super::provider::Providers;
 use crate::clock::Clock;
-use crate::model::event::{Attempt, AttemptStatus};
+use crate::model::event::{Attempt, AttemptStatus, DeliveryTask};
 use crate::model::ids::IdGenerator;
 use crate::model::retry::RetryPolicy;
 use crate::store::{DeliverySnapshot, Outcome, QueueKey, QueueListener, Store, StoreError};
@@ -38,6 +38,10 @@ struct Shared {
     wake: Notify,
     gates: Mutex<HashMap<(String, String), DestinationGate>>,
     in_flight: AtomicUsize,
+    /// Keys waiting for a slot of a full destination. Bounded: while it is at
+    /// `max_concurrency`, the loop stops taking keys, so a backlog for one slow destination
+    /// stays in the due set instead of being read and parked row by row.
+    parked: AtomicUsize,
     idle: Notify,
     slots: Arc<Semaphore>,
     store: Store,
@@ -79,6 +83,7 @@ impl Dispatcher {
             wake: Notify::new(),
             gates: Mutex::new(HashMap::new()),
             in_flight: AtomicUsize::new(0),
+            parked: AtomicUsize::new(0),
             idle: Notify::new(),
             slots: Arc::new(Semaphore::new(settings.max_concurrency)),
             store: store.clone(),
@@ -144,6 +149,13 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
                     _ = stopped.changed() => return,
                 }
             }
+            Some(_) if shared.parked.load(Ordering::Acquire) >= shared.settings.max_concurrency => {
+                // Every slot a parked key waits for is busy; a finishing delivery wakes us.
+                tokio::select! {
+                    _ = &mut woken => {}
+                    _ = stopped.changed() => return,
+                }
+            }
             Some(_) => {
                 let permit = tokio::select! {
                     permit = shared.slots.clone().acquire_owned() => match permit {
@@ -182,6 +194,7 @@ async fn work(shared: Arc<Shared>, key: QueueKey, permit: OwnedSemaphorePermit) 
                 let gate = gates.entry(gate_key.clone()).or_default();
                 if gate.in_flight >= shared.settings.max_per_destination {
                     gate.waiting.push_back(key);
+                    shared.parked.fetch_add(1, Ordering::AcqRel);
                     false
                 } else {
                     gate.in_flight += 1;
@@ -189,7 +202,11 @@ async fn work(shared: Arc<Shared>, key: QueueKey, permit: OwnedSemaphorePermit) 
                 }
             };
             if admitted {
-                if let Err(error) = deliver(&shared, key, snapshot).await {
+                let step = attempt(&shared, key, snapshot).await;
+                // The destination's slot frees as soon as its HTTP exchange is over; the
+                // commit that follows does not hold it.
+                release_gate(&shared, gate_key);
+                if let Err(error) = commit(&shared, key, step).await {
                     tracing::error!(%error, "could not commit a delivery outcome; will retry");
                     let retry = shared.clone();
                     tokio::spawn(async move {
@@ -197,7 +214,6 @@ async fn work(shared: Arc<Shared>, key: QueueKey, permit: OwnedSemaphorePermit) 
                         retry.enqueued(&[key]);
                     });
                 }
-                release_gate(&shared, gate_key);
             }
         }
         Ok(None) => {} // cancelled or replaced while it waited
@@ -209,36 +225,44 @@ async fn work(shared: Arc<Shared>, key: QueueKey, permit: OwnedSemaphorePermit) 
     }
 }
 
+/// Frees a destination slot and hands every key that waited for this destination back to the
+/// due set. Returning them all (not one) keeps the dispatcher live: a destination with waiting
+/// keys always has a delivery in flight whose release will return them.
 fn release_gate(shared: &Shared, gate_key: (String, String)) {
-    let mut gates = lock(&shared.gates);
-    if let Some(gate) = gates.get_mut(&gate_key) {
-        gate.in_flight = gate.in_flight.saturating_sub(1);
-        if let Some(next) = gate.waiting.pop_front() {
-            drop(gates);
-            shared.enqueued(&[next]);
+    let returned: Vec<QueueKey> = {
+        let mut gates = lock(&shared.gates);
+        let Some(gate) = gates.get_mut(&gate_key) else {
             return;
-        }
+        };
+        gate.in_flight = gate.in_flight.saturating_sub(1);
+        let returned: Vec<QueueKey> = gate.waiting.drain(..).collect();
         if gate.in_flight == 0 {
             gates.remove(&gate_key);
         }
+        returned
+    };
+    if !returned.is_empty() {
+        shared.parked.fetch_sub(returned.len(), Ordering::AcqRel);
+        shared.enqueued(&returned);
     }
 }
 
-/// Delivers one task and commits its outcome. Tasks whose event, destination or enabled state
-/// is gone are dropped without an attempt.
-async fn deliver(
-    shared: &Shared,
-    key: QueueKey,
-    snapshot: DeliverySnapshot,
-) -> Result<(), StoreError> {
-    let store = &shared.store;
+/// What a delivery leaves to commit.
+enum Step {
+    /// The event, the destination or its enabled state is gone: remove the row, no attempt.
+    Drop(DeliveryTask),
+    Record(Box<Outcome>),
+}
+
+/// Makes the delivery attempt (if the task still has somewhere to go) and prepares its outcome.
+async fn attempt(shared: &Shared, key: QueueKey, snapshot: DeliverySnapshot) -> Step {
     let DeliverySnapshot {
         task,
         event,
         destination,
     } = snapshot;
     let (Some(event), Some(destination)) = (event, destination.filter(|d| d.is_enabled())) else {
-        return store.drop_task(key, task).await;
+        return Step::Drop(task);
     };
     let started = shared.clock.now_nanos();
     let outcome = shared
@@ -272,14 +296,23 @@ async fn deliver(
             .retry
             .next_delay_ms(task.attempt_number, event.eligible_for_retry)
     };
-    store
-        .record_outcome(Outcome {
-            key,
-            task,
-            attempt,
-            retry_after_ms,
-            now_ms,
-        })
-        .await?;
-    Ok(())
+    Step::Record(Box::new(Outcome {
+        key,
+        task,
+        attempt,
+        retry_after_ms,
+        now_ms,
+    }))
+}
+
+/// Commits what a delivery left: the outcome (attempt, row removal, next retry) in one
+/// transaction, or the row's removal.
+async fn commit(shared: &Shared, key: QueueKey, step: Step) -> Result<(), StoreError> {
+    match step {
+        Step::Drop(task) => shared.store.drop_task(key, task).await,
+        Step::Record(outcome) => {
+            shared.store.record_outcome(*outcome).await?;
+            Ok(())
+        }
+    }
 }

@@ -677,6 +677,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             data: BODY.into(),
+            idempotency_expires_ms: 0,
         }
     }
 

@@ -22,6 +22,8 @@ pub struct Event {
     pub metadata: StrMap,
     /// Compact JSON text of the payload object.
     pub data: String,
+    /// Until when (unix ms) publishing the same id again is answered as a duplicate.
+    pub idempotency_expires_ms: i64,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]

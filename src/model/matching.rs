@@ -90,6 +90,7 @@ mod tests {
                 .into_iter()
                 .collect(),
             data: data.into(),
+            idempotency_expires_ms: 0,
         }
     }
 

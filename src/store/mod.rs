@@ -20,7 +20,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 pub use destinations::CreateDestination;
 pub use error::StoreError;
 pub use logs::{AttemptFilter, EventFilter, Position, TimeRange};
-pub use publish::PublishRequest;
+pub use publish::{PublishOutcome, PublishRequest};
 use queue::QueueShared;
 pub use queue::{DeliverySnapshot, Outcome, QueueListener};
 pub use tables::QueueKey;
@@ -154,8 +154,6 @@ fn prepare_schema(db: &Database) -> Result<(), StoreError> {
         txn.open_table(tables::ATTEMPTS_BY_EVENT)?;
         txn.open_table(tables::QUEUE)?;
         txn.open_table(tables::PENDING_RETRY)?;
-        txn.open_table(tables::IDEMPOTENCY)?;
-        txn.open_table(tables::IDEMPOTENCY_BY_EXPIRY)?;
     }
     txn.commit()?;
     Ok(())

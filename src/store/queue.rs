@@ -199,9 +199,10 @@ impl Store {
                         )?;
                         follow_up = Some(next);
                     }
-                    _ => {
-                        // Delivered, or no retry left: nothing stays pending for the pair (a
-                        // manual success also cancels the automatic retry).
+                    // Delivered, or no retry left: nothing stays pending for the pair (a manual
+                    // success also cancels the automatic retry). A first automatic attempt has
+                    // no pending retry to clear.
+                    _ if task.manual || task.attempt_number > 1 => {
                         cancel_pending(
                             ctx,
                             &mut queue,
@@ -210,6 +211,7 @@ impl Store {
                             Some(key),
                         )?;
                     }
+                    _ => {}
                 }
                 if let Some(next) = follow_up {
                     ctx.after_commit(move || shared.announce(&[next]));

@@ -35,11 +35,6 @@ pub const ATTEMPTS_BY_EVENT: TableDefinition<&[u8], &str> =
 pub const QUEUE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("queue");
 /// `event prefix ++ destination id` → queue key of the pair's pending automatic retry.
 pub const PENDING_RETRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending_retry");
-/// event id → expiry (unix ms, u64 BE) of its publish idempotency key.
-pub const IDEMPOTENCY: TableDefinition<&str, u64> = TableDefinition::new("idempotency");
-/// `expiry (u64 BE) ++ event id` → (). Lets expired keys be swept oldest first.
-pub const IDEMPOTENCY_BY_EXPIRY: TableDefinition<&[u8], ()> =
-    TableDefinition::new("idempotency_by_expiry");
 
 /// The schema version this binary writes and the newest it can open.
 pub const SCHEMA_VERSION: u32 = 1;
@@ -145,12 +140,6 @@ impl QueueKey {
             seq: u64::from_be_bytes(seq),
         })
     }
-}
-
-pub fn expiry_key(expires_ms: u64, event_id: &str) -> Vec<u8> {
-    let mut key = expires_ms.to_be_bytes().to_vec();
-    key.extend_from_slice(event_id.as_bytes());
-    key
 }
 
 #[cfg(test)]

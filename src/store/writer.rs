@@ -119,15 +119,19 @@ fn commit_batch(db: &Database, batch: &mut [Box<dyn Job>]) -> Result<Vec<Hook>, 
     Ok(hooks)
 }
 
+fn drain(receiver: &mut mpsc::Receiver<Box<dyn Job>>, batch: &mut Vec<Box<dyn Job>>) {
+    while batch.len() < MAX_BATCH {
+        match receiver.try_recv() {
+            Ok(job) => batch.push(job),
+            Err(_) => break,
+        }
+    }
+}
+
 fn run(db: Arc<Database>, mut receiver: mpsc::Receiver<Box<dyn Job>>) {
     while let Some(first) = receiver.blocking_recv() {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match receiver.try_recv() {
-                Ok(job) => batch.push(job),
-                Err(_) => break,
-            }
-        }
+        drain(&mut receiver, &mut batch);
         match commit_batch(&db, &mut batch) {
             Ok(hooks) => {
                 for hook in hooks {
