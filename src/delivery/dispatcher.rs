@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 
 use super::provider::Providers;
 use crate::clock::Clock;
@@ -37,12 +38,10 @@ struct Shared {
     due: Mutex<BTreeSet<QueueKey>>,
     wake: Notify,
     gates: Mutex<HashMap<(String, String), DestinationGate>>,
-    in_flight: AtomicUsize,
     /// Keys waiting for a slot of a full destination. Bounded: while it is at
     /// `max_concurrency`, the loop stops taking keys, so a backlog for one slow destination
     /// stays in the due set instead of being read and parked row by row.
     parked: AtomicUsize,
-    idle: Notify,
     slots: Arc<Semaphore>,
     store: Store,
     providers: Providers,
@@ -65,9 +64,8 @@ impl QueueListener for Shared {
 
 /// Handle to the running dispatcher.
 pub struct Dispatcher {
-    shared: Arc<Shared>,
     stop: watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    task: tokio::task::JoinHandle<JoinSet<()>>,
 }
 
 impl Dispatcher {
@@ -82,9 +80,7 @@ impl Dispatcher {
             due: Mutex::new(BTreeSet::new()),
             wake: Notify::new(),
             gates: Mutex::new(HashMap::new()),
-            in_flight: AtomicUsize::new(0),
             parked: AtomicUsize::new(0),
-            idle: Notify::new(),
             slots: Arc::new(Semaphore::new(settings.max_concurrency)),
             store: store.clone(),
             providers,
@@ -97,37 +93,36 @@ impl Dispatcher {
         tracing::info!(queued = keys.len(), "delivery queue loaded");
         shared.enqueued(&keys);
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(shared.clone(), stopped));
-        Ok(Dispatcher { shared, stop, task })
+        let task = tokio::spawn(run(shared, stopped));
+        Ok(Dispatcher { stop, task })
     }
 
     /// Stops dispatching and waits up to `deadline` for in-flight deliveries to finish. Any
     /// still running stay in the on-disk queue and are delivered again at the next start.
     pub async fn shutdown(self, deadline: Duration) {
         let _ = self.stop.send(true);
-        let _ = self.task.await;
-        let drained = async {
-            loop {
-                let idle = self.shared.idle.notified();
-                if self.shared.in_flight.load(Ordering::Acquire) == 0 {
-                    return;
-                }
-                idle.await;
-            }
+        let Ok(mut workers) = self.task.await else {
+            return;
         };
+        let drained = async { while workers.join_next().await.is_some() {} };
         if tokio::time::timeout(deadline, drained).await.is_err() {
             tracing::warn!(
-                in_flight = self.shared.in_flight.load(Ordering::Acquire),
-                "deliveries still running at the shutdown deadline stay queued"
+                in_flight = workers.len(),
+                "deliveries still running at the shutdown deadline are abandoned and stay queued"
             );
+            workers.abort_all();
+            while workers.join_next().await.is_some() {}
         }
     }
 }
 
-async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
+/// The dispatch loop. Returns the set of still-running workers when told to stop.
+async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) -> JoinSet<()> {
+    let mut workers = JoinSet::new();
     loop {
+        while workers.try_join_next().is_some() {}
         if *stopped.borrow() {
-            return;
+            return workers;
         }
         let woken = shared.wake.notified();
         tokio::pin!(woken);
@@ -138,7 +133,7 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
             None => {
                 tokio::select! {
                     _ = &mut woken => {}
-                    _ = stopped.changed() => return,
+                    _ = stopped.changed() => return workers,
                 }
             }
             Some(key) if key.due_ms > now => {
@@ -146,23 +141,23 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
                 tokio::select! {
                     _ = tokio::time::sleep(wait) => {}
                     _ = &mut woken => {}
-                    _ = stopped.changed() => return,
+                    _ = stopped.changed() => return workers,
                 }
             }
             Some(_) if shared.parked.load(Ordering::Acquire) >= shared.settings.max_concurrency => {
                 // Every slot a parked key waits for is busy; a finishing delivery wakes us.
                 tokio::select! {
                     _ = &mut woken => {}
-                    _ = stopped.changed() => return,
+                    _ = stopped.changed() => return workers,
                 }
             }
             Some(_) => {
                 let permit = tokio::select! {
                     permit = shared.slots.clone().acquire_owned() => match permit {
                         Ok(permit) => permit,
-                        Err(_) => return,
+                        Err(_) => return workers,
                     },
-                    _ = stopped.changed() => return,
+                    _ = stopped.changed() => return workers,
                 };
                 let now = shared.clock.now_ms().max(0) as u64;
                 let key = {
@@ -173,8 +168,7 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) {
                     }
                 };
                 if let Some(key) = key {
-                    shared.in_flight.fetch_add(1, Ordering::AcqRel);
-                    tokio::spawn(work(shared.clone(), key, permit));
+                    workers.spawn(work(shared.clone(), key, permit));
                 }
             }
         }
@@ -220,9 +214,6 @@ async fn work(shared: Arc<Shared>, key: QueueKey, permit: OwnedSemaphorePermit) 
         Err(error) => tracing::error!(%error, "could not read a queued delivery"),
     }
     drop(permit);
-    if shared.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
-        shared.idle.notify_waiters();
-    }
 }
 
 /// Frees a destination slot and hands every key that waited for this destination back to the
