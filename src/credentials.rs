@@ -73,6 +73,14 @@ fn write_file(path: &Path, entries: &[(String, String)]) -> Result<(), Credentia
     std::fs::rename(&tmp, path).map_err(io)
 }
 
+/// A value stored in `DATA_DIR/credentials.env`, without generating anything.
+pub fn stored(data_dir: &Path, key: &str) -> Result<Option<String>, CredentialsError> {
+    Ok(read_file(&data_dir.join(CREDENTIALS_FILE))?
+        .into_iter()
+        .find(|(k, _)| k == key)
+        .map(|(_, v)| v))
+}
+
 /// Fills in whatever is not configured from (or into) the credentials file.
 pub fn resolve(
     data_dir: &Path,

@@ -5,10 +5,12 @@ mod api;
 mod bench;
 mod cli;
 mod clock;
+mod commands;
 mod config;
 mod credentials;
 mod delivery;
 mod model;
+mod notify;
 mod serve;
 mod store;
 
@@ -29,15 +31,15 @@ fn main() -> ExitCode {
             serve::run(file.as_deref()).map_err(|e| e.to_string())
         }
         Some(cli::Command::Bench(args)) => bench::run(args),
-        Some(cli::Command::Config(args)) => match config::Config::load(args.config.as_deref()) {
-            Ok(config) => {
-                for line in config.redacted_lines() {
-                    println!("{line}");
-                }
-                Ok(())
-            }
-            Err(e) => Err(e.to_string()),
-        },
+        Some(cli::Command::Config(args)) => commands::config(args.config.as_deref()),
+        Some(cli::Command::Token(args)) => commands::token(&args.tenant, args.config.as_deref()),
+        Some(cli::Command::Backup(args)) => commands::backup(&args.to, args.config.as_deref()),
+        Some(cli::Command::Restore(args)) => {
+            commands::restore(&args.from, args.replace, args.config.as_deref())
+        }
+        Some(cli::Command::Check(args)) => {
+            commands::check(args.file.as_deref(), args.config.as_deref())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -19,6 +19,7 @@ use crate::model::destination_type::{Registry, RegistryError};
 use crate::model::secret::SecretTemplate;
 use crate::model::template::TemplateError;
 use crate::model::topics::TopicRules;
+use crate::notify;
 use crate::store::{Store, StoreError};
 
 /// How long open requests may take to finish after a shutdown signal.
@@ -157,7 +158,12 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         config,
     });
     tracing::info!(addr = %local, data_dir = %state.config.data_dir.display(), "listening");
-    api::serve(listener, state.clone(), shutdown_signal(), HTTP_GRACE).await;
+    notify::notify("READY=1");
+    let shutdown = async {
+        shutdown_signal().await;
+        notify::notify("STOPPING=1");
+    };
+    api::serve(listener, state.clone(), shutdown, HTTP_GRACE).await;
     dispatcher.shutdown(state.config.shutdown_timeout).await;
     drop(state);
     if !store_thread.join(Duration::from_secs(10)).await {

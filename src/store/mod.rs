@@ -6,6 +6,7 @@ mod codec;
 mod destinations;
 mod error;
 mod logs;
+pub mod maintenance;
 mod publish;
 mod queue;
 mod tables;
@@ -29,6 +30,9 @@ use writer::WriterHandle;
 
 /// File name of the store inside `DATA_DIR`.
 pub const STORE_FILE: &str = "outpost.redb";
+
+/// The server's handle writes; `outpost backup` opens a read-only handle beside it.
+const CONCURRENCY: redb::ConcurrencyMode = redb::ConcurrencyMode::SingleWriter;
 
 /// Page cache redb may keep in memory.
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
@@ -81,6 +85,7 @@ impl Store {
         let path: PathBuf = data_dir.join(STORE_FILE);
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
+            .set_concurrency_mode(CONCURRENCY)
             .create(&path)?;
         prepare_schema(&db)?;
         let db = Arc::new(db);
@@ -142,18 +147,13 @@ fn prepare_schema(db: &Database) -> Result<(), StoreError> {
                 )?;
             }
         }
-        txn.open_table(tables::TENANTS)?;
-        txn.open_table(tables::TENANTS_BY_CREATED)?;
-        txn.open_table(tables::DESTINATIONS)?;
-        txn.open_table(tables::EVENTS)?;
-        txn.open_table(tables::EVENTS_BY_TIME)?;
-        txn.open_table(tables::EVENTS_BY_TENANT)?;
-        txn.open_table(tables::ATTEMPTS)?;
-        txn.open_table(tables::ATTEMPTS_BY_TIME)?;
-        txn.open_table(tables::ATTEMPTS_BY_TENANT)?;
-        txn.open_table(tables::ATTEMPTS_BY_EVENT)?;
-        txn.open_table(tables::QUEUE)?;
-        txn.open_table(tables::PENDING_RETRY)?;
+        drop(meta);
+        macro_rules! create {
+            ($table:ident) => {
+                txn.open_table(tables::$table)?;
+            };
+        }
+        tables::every_table!(create);
     }
     txn.commit()?;
     Ok(())

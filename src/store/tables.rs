@@ -36,6 +36,27 @@ pub const QUEUE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("queue");
 /// `event prefix ++ destination id` → queue key of the pair's pending automatic retry.
 pub const PENDING_RETRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending_retry");
 
+/// Invokes `$apply!(TABLE)` for every table, so code that must touch all of them (creation,
+/// backup) cannot forget one.
+macro_rules! every_table {
+    ($apply:ident) => {
+        $apply!(META);
+        $apply!(TENANTS);
+        $apply!(TENANTS_BY_CREATED);
+        $apply!(DESTINATIONS);
+        $apply!(EVENTS);
+        $apply!(EVENTS_BY_TIME);
+        $apply!(EVENTS_BY_TENANT);
+        $apply!(ATTEMPTS);
+        $apply!(ATTEMPTS_BY_TIME);
+        $apply!(ATTEMPTS_BY_TENANT);
+        $apply!(ATTEMPTS_BY_EVENT);
+        $apply!(QUEUE);
+        $apply!(PENDING_RETRY);
+    };
+}
+pub(crate) use every_table;
+
 /// The schema version this binary writes and the newest it can open.
 pub const SCHEMA_VERSION: u32 = 1;
 

@@ -1,0 +1,28 @@
+//! `outpost backup` and `outpost restore`.
+
+use std::path::Path;
+
+use super::print_counts;
+use crate::config::Config;
+use crate::store::maintenance;
+
+pub fn backup(target: &Path, file: Option<&Path>) -> Result<(), String> {
+    let config = Config::load(file).map_err(|e| e.to_string())?;
+    let counts = maintenance::backup(&config.data_dir, target).map_err(|e| e.to_string())?;
+    println!("backup written to {}", target.display());
+    print_counts(&counts);
+    Ok(())
+}
+
+pub fn restore(source: &Path, replace: bool, file: Option<&Path>) -> Result<(), String> {
+    let config = Config::load(file).map_err(|e| e.to_string())?;
+    let counts =
+        maintenance::restore(source, &config.data_dir, replace).map_err(|e| e.to_string())?;
+    println!(
+        "restored {} into {}",
+        source.display(),
+        config.data_dir.display()
+    );
+    print_counts(&counts);
+    Ok(())
+}

@@ -1,0 +1,21 @@
+//! The operator commands: each loads the configuration, does one job and reports on stdout.
+//! Errors come back as text for `main` to print.
+
+mod backup;
+mod check;
+mod config;
+mod token;
+
+pub use backup::{backup, restore};
+pub use check::check;
+pub use config::config;
+pub use token::token;
+
+use crate::store::maintenance::TableCounts;
+
+/// Prints `table rows` lines.
+fn print_counts(counts: &TableCounts) {
+    for (table, rows) in counts {
+        println!("  {table:<20} {rows}");
+    }
+}

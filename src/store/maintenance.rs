@@ -1,0 +1,190 @@
+//! Operator maintenance of store files: a consistent backup of a store a running server has
+//! open (a read-only handle shares the file with the server's writer and copies one MVCC
+//! snapshot), restoring a backup into a data directory, and checking a file not in use.
+
+use std::path::{Path, PathBuf};
+
+use redb::{
+    Database, ReadOnlyDatabase, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition, WriteTransaction,
+};
+
+use super::tables::{self, every_table};
+use super::{codec, StoreError, STORE_FILE};
+use crate::model::destination::Destination;
+use crate::model::event::{Attempt, DeliveryTask, Event};
+use crate::model::tenant::Tenant;
+
+/// Rows per table, in table order, as found by a backup or a check.
+pub type TableCounts = Vec<(&'static str, u64)>;
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MaintenanceError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("{path}: {reason}")]
+    File { path: PathBuf, reason: String },
+    #[error("{0} is in use by a running server; stop it first")]
+    InUse(PathBuf),
+    #[error("{0} failed the integrity check")]
+    Corrupt(PathBuf),
+}
+
+fn file_error(path: &Path, reason: impl ToString) -> MaintenanceError {
+    MaintenanceError::File {
+        path: path.to_path_buf(),
+        reason: reason.to_string(),
+    }
+}
+
+fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    source: &ReadTransaction,
+    target: &WriteTransaction,
+    definition: TableDefinition<K, V>,
+) -> Result<u64, StoreError> {
+    let from = source.open_table(definition)?;
+    let mut to = target.open_table(definition)?;
+    let mut rows = 0;
+    for row in from.iter()? {
+        let (key, value) = row?;
+        to.insert(key.value(), value.value())?;
+        rows += 1;
+    }
+    Ok(rows)
+}
+
+/// Opens the store of `data_dir` read-only, next to a running server if there is one.
+fn open_shared(data_dir: &Path) -> Result<ReadOnlyDatabase, MaintenanceError> {
+    let path = data_dir.join(STORE_FILE);
+    if !path.is_file() {
+        return Err(file_error(&path, "no store file here"));
+    }
+    Database::builder()
+        .set_concurrency_mode(super::CONCURRENCY)
+        .open_read_only(&path)
+        .map_err(|e| file_error(&path, e))
+}
+
+/// Writes a consistent copy of the store in `data_dir` to `target` (which must not exist),
+/// while a server may be running on it.
+pub fn backup(data_dir: &Path, target: &Path) -> Result<TableCounts, MaintenanceError> {
+    if target.exists() {
+        return Err(file_error(target, "already exists"));
+    }
+    let source = open_shared(data_dir)?;
+    let snapshot = source.begin_read().map_err(StoreError::from)?;
+    let partial = target.with_extension("partial");
+    let _ = std::fs::remove_file(&partial);
+    let copy = Database::create(&partial).map_err(|e| file_error(&partial, e))?;
+    let txn = copy.begin_write().map_err(StoreError::from)?;
+    let mut counts = TableCounts::new();
+    macro_rules! copy {
+        ($table:ident) => {
+            counts.push((
+                stringify!($table),
+                copy_table(&snapshot, &txn, tables::$table)?,
+            ));
+        };
+    }
+    every_table!(copy);
+    txn.commit().map_err(StoreError::from)?;
+    drop(copy);
+    std::fs::rename(&partial, target).map_err(|e| file_error(target, e))?;
+    Ok(counts)
+}
+
+/// Checks a store file that no server has open: redb's page checksums and allocator state, the
+/// schema version, and that every record decodes.
+pub fn check(path: &Path) -> Result<TableCounts, MaintenanceError> {
+    if !path.is_file() {
+        return Err(file_error(path, "no such file"));
+    }
+    let mut db = match Database::builder().create(path) {
+        Ok(db) => db,
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+            return Err(MaintenanceError::InUse(path.to_path_buf()))
+        }
+        Err(e) => return Err(file_error(path, e)),
+    };
+    match db.check_integrity() {
+        Ok(true) => {}
+        Ok(false) | Err(_) => return Err(MaintenanceError::Corrupt(path.to_path_buf())),
+    }
+    let txn = db.begin_read().map_err(StoreError::from)?;
+    let meta = txn.open_table(tables::META).map_err(StoreError::from)?;
+    let version = meta
+        .get("schema_version")
+        .map_err(StoreError::from)?
+        .and_then(|v| <[u8; 4]>::try_from(v.value()).ok())
+        .map(u32::from_be_bytes)
+        .ok_or_else(|| file_error(path, "no schema version: not an outpost store"))?;
+    if version > tables::SCHEMA_VERSION {
+        return Err(StoreError::SchemaTooNew {
+            found: version,
+            supported: tables::SCHEMA_VERSION,
+        }
+        .into());
+    }
+    fn decode_all<K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
+        txn: &ReadTransaction,
+        name: &'static str,
+        definition: TableDefinition<K, &'static [u8]>,
+    ) -> Result<(), StoreError> {
+        for row in txn.open_table(definition)?.iter()? {
+            let (_, value) = row?;
+            codec::decode::<T>(name, value.value())?;
+        }
+        Ok(())
+    }
+    decode_all::<&str, Tenant>(&txn, "tenants", tables::TENANTS)?;
+    decode_all::<&[u8], Destination>(&txn, "destinations", tables::DESTINATIONS)?;
+    decode_all::<&str, Event>(&txn, "events", tables::EVENTS)?;
+    decode_all::<&str, Attempt>(&txn, "attempts", tables::ATTEMPTS)?;
+    decode_all::<&[u8], DeliveryTask>(&txn, "queue", tables::QUEUE)?;
+    let mut counts = TableCounts::new();
+    macro_rules! count {
+        ($table:ident) => {
+            let rows = txn
+                .open_table(tables::$table)
+                .and_then(|t| Ok(t.len()?))
+                .map_err(StoreError::from)?;
+            counts.push((stringify!($table), rows));
+        };
+    }
+    every_table!(count);
+    Ok(counts)
+}
+
+/// Installs a backup file as the store of `data_dir`, after checking it. An existing store is
+/// kept beside it as `outpost.redb.before-restore` (refused without `replace`).
+pub fn restore(
+    backup: &Path,
+    data_dir: &Path,
+    replace: bool,
+) -> Result<TableCounts, MaintenanceError> {
+    let counts = check(backup)?;
+    super::create_private_dir(data_dir).map_err(|e| file_error(data_dir, e))?;
+    let target = data_dir.join(STORE_FILE);
+    if target.exists() {
+        if !replace {
+            return Err(file_error(
+                &target,
+                "a store already exists here (pass --replace to set it aside)",
+            ));
+        }
+        // Refuse while a server has it open.
+        if let Err(redb::DatabaseError::DatabaseAlreadyOpen) = Database::builder().create(&target) {
+            return Err(MaintenanceError::InUse(target));
+        }
+        let aside = data_dir.join(format!("{STORE_FILE}.before-restore"));
+        std::fs::rename(&target, &aside).map_err(|e| file_error(&aside, e))?;
+    }
+    let partial = data_dir.join(format!("{STORE_FILE}.restoring"));
+    std::fs::copy(backup, &partial).map_err(|e| file_error(&partial, e))?;
+    std::fs::File::open(&partial)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| file_error(&partial, e))?;
+    std::fs::rename(&partial, &target).map_err(|e| file_error(&target, e))?;
+    Ok(counts)
+}
