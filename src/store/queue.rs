@@ -171,20 +171,25 @@ impl Store {
                 queue.remove(key.to_bytes().as_slice())?;
                 insert_attempt(ctx, &attempt)?;
                 let success = attempt.status == AttemptStatus::Success;
-                let mut follow_up = None;
-                match retry_after_ms {
-                    Some(delay) if !success => {
+                let retry_after_ms = retry_after_ms.filter(|_| !success);
+                // At most one pending retry per pair: a new retry replaces the old one, and a
+                // success or an exhausted budget leaves none (a manual success also cancels the
+                // automatic retry). A first automatic attempt has nothing pending to clear.
+                if retry_after_ms.is_some() || task.manual || task.attempt_number > 1 {
+                    cancel_pending(
+                        ctx,
+                        &mut queue,
+                        &task.event_id,
+                        &task.destination_id,
+                        Some(key),
+                    )?;
+                }
+                let follow_up = match retry_after_ms {
+                    Some(delay) => {
                         let next = QueueKey {
                             due_ms: (now_ms.max(0) as u64).saturating_add(delay),
                             seq: shared.next_seq(),
                         };
-                        cancel_pending(
-                            ctx,
-                            &mut queue,
-                            &task.event_id,
-                            &task.destination_id,
-                            Some(key),
-                        )?;
                         let retry = DeliveryTask {
                             attempt_number: task.attempt_number + 1,
                             manual: false,
@@ -197,22 +202,10 @@ impl Store {
                                 .as_slice(),
                             next.to_bytes().as_slice(),
                         )?;
-                        follow_up = Some(next);
+                        Some(next)
                     }
-                    // Delivered, or no retry left: nothing stays pending for the pair (a manual
-                    // success also cancels the automatic retry). A first automatic attempt has
-                    // no pending retry to clear.
-                    _ if task.manual || task.attempt_number > 1 => {
-                        cancel_pending(
-                            ctx,
-                            &mut queue,
-                            &task.event_id,
-                            &task.destination_id,
-                            Some(key),
-                        )?;
-                    }
-                    _ => {}
-                }
+                    None => None,
+                };
                 if let Some(next) = follow_up {
                     ctx.after_commit(move || shared.announce(&[next]));
                 }
