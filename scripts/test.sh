@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, lints, unit tests and the integration tests (which include the
-# official Python SDK compatibility test). Installs the SDK into .venv-sdk on first use.
+# Runs every test: formatting, lints, unit tests, the integration tests (which include the
+# official Python SDK compatibility test) and the packaging test (static binary, .deb/.rpm,
+# systemd unit; needs root). Installs the SDK into .venv-sdk on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,3 +18,9 @@ echo "== cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --all-targets
+echo "== packaging test"
+if [ "$(id -u)" -eq 0 ]; then
+  tests/packaging.sh
+else
+  echo "skipped: the packaging test installs packages into scratch roots and needs root"
+fi

@@ -185,6 +185,23 @@ pub fn restore(
     std::fs::File::open(&partial)
         .and_then(|f| f.sync_all())
         .map_err(|e| file_error(&partial, e))?;
+    give_to_owner_of(&partial, data_dir).map_err(|e| file_error(&partial, e))?;
     std::fs::rename(&partial, &target).map_err(|e| file_error(&target, e))?;
     Ok(counts)
+}
+
+/// Makes a restored file belong to whoever owns the data directory, readable only by them, so
+/// a restore run as root leaves a store the service's own user can open.
+fn give_to_owner_of(file: &Path, data_dir: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let owner = std::fs::metadata(data_dir)?;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+        let current = std::fs::metadata(file)?;
+        if (current.uid(), current.gid()) != (owner.uid(), owner.gid()) {
+            std::os::unix::fs::chown(file, Some(owner.uid()), Some(owner.gid()))?;
+        }
+    }
+    Ok(())
 }

@@ -96,6 +96,18 @@ async fn backup_of_a_running_server_restores_into_a_fresh_data_dir() {
     assert!(out.status.success(), "{}", text(&out));
     let out = outpost(&fresh_data, &["check"]);
     assert!(out.status.success(), "{}", text(&out));
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(fresh_data.join("outpost.redb"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(
+            mode & 0o777,
+            0o600,
+            "a restored store is readable only by its owner"
+        );
+    }
     // Restoring over an existing store needs --replace.
     let again = outpost(
         &fresh_data,
