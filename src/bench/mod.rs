@@ -1,11 +1,13 @@
 //! `outpost bench`: the benchmark. Parses its flags, resolves a scenario into a plan, and runs
 //! it: a receiver, a server (spawned from this executable on a fresh data directory, or a
 //! running one via `--url`), a tenant with fan-out webhook destinations, open-loop publish load,
-//! a drain wait, then the report. The backlog scenario has its own runner (`backlog.rs`).
+//! a drain wait, then the report. The backlog and idle scenarios have their own runners
+//! (`backlog.rs`, `idle.rs`).
 
 mod api;
 mod backlog;
 mod hist;
+mod idle;
 mod ledger;
 mod load;
 mod receiver;
@@ -38,20 +40,21 @@ const FAST_RETRIES: &str = "1,1,1,1,1,1,1,1,1,1";
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "bench")]
 pub struct BenchArgs {
-    /// fanout1, fanout10, payload64k, failures, backlog, or all (default fanout1)
+    /// fanout1, fanout10, payload64k, failures, backlog, idle, or all (default fanout1)
     #[argh(option, default = "String::from(\"fanout1\")")]
     pub scenario: String,
     /// offered publish rate in events/s, 0 = as fast as possible (default: fanout1 and
-    /// failures 2000, fanout10 and payload64k 500, backlog 0)
+    /// failures 2000, fanout10 and payload64k 500, backlog and idle 0)
     #[argh(option)]
     pub rate: Option<f64>,
     /// publisher keep-alive connections (default 32)
     #[argh(option, default = "32")]
     pub connections: usize,
-    /// seconds of publishing (default 10; backlog: a 900 s cap)
+    /// seconds of publishing (default 10; backlog: a 900 s cap; idle: the quiet window,
+    /// default 60)
     #[argh(option)]
     pub duration: Option<u64>,
-    /// stop after this many events (backlog default 1000000)
+    /// stop after this many events (backlog default 1000000, idle default 100)
     #[argh(option)]
     pub events: Option<u64>,
     /// destinations per event, overriding the scenario's
@@ -86,6 +89,17 @@ pub struct BenchArgs {
     pub keep_data: bool,
 }
 
+/// Which runner a scenario uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Kind {
+    /// Open-loop publish load, then a drain wait.
+    Steady,
+    /// Queue a backlog, restart, time the recovery (`backlog.rs`).
+    Backlog,
+    /// A little work, then a quiet window measuring what the server does unprompted (`idle.rs`).
+    Idle,
+}
+
 /// One named workload.
 struct Scenario {
     name: &'static str,
@@ -94,7 +108,7 @@ struct Scenario {
     fail_percent: u64,
     /// Default offered rate, events/s (0 = as fast as possible).
     rate: f64,
-    backlog: bool,
+    kind: Kind,
 }
 
 const SCENARIOS: &[Scenario] = &[
@@ -104,7 +118,7 @@ const SCENARIOS: &[Scenario] = &[
         payload: 1024,
         fail_percent: 0,
         rate: 2000.0,
-        backlog: false,
+        kind: Kind::Steady,
     },
     Scenario {
         name: "fanout10",
@@ -112,7 +126,7 @@ const SCENARIOS: &[Scenario] = &[
         payload: 1024,
         fail_percent: 0,
         rate: 500.0,
-        backlog: false,
+        kind: Kind::Steady,
     },
     Scenario {
         name: "payload64k",
@@ -120,7 +134,7 @@ const SCENARIOS: &[Scenario] = &[
         payload: 64 * 1024,
         fail_percent: 0,
         rate: 500.0,
-        backlog: false,
+        kind: Kind::Steady,
     },
     Scenario {
         name: "failures",
@@ -128,7 +142,7 @@ const SCENARIOS: &[Scenario] = &[
         payload: 1024,
         fail_percent: 10,
         rate: 2000.0,
-        backlog: false,
+        kind: Kind::Steady,
     },
     Scenario {
         name: "backlog",
@@ -136,14 +150,22 @@ const SCENARIOS: &[Scenario] = &[
         payload: 1024,
         fail_percent: 0,
         rate: 0.0,
-        backlog: true,
+        kind: Kind::Backlog,
+    },
+    Scenario {
+        name: "idle",
+        fanout: 1,
+        payload: 1024,
+        fail_percent: 0,
+        rate: 0.0,
+        kind: Kind::Idle,
     },
 ];
 
 /// A scenario with every setting resolved.
 pub struct Plan {
     name: &'static str,
-    backlog: bool,
+    kind: Kind,
     fanout: u32,
     payload: usize,
     fail_percent: u64,
@@ -216,13 +238,19 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
             args.connections
         ));
     }
-    let duration = args
-        .duration
-        .unwrap_or(if scenario.backlog { 900 } else { 10 });
+    let duration = args.duration.unwrap_or(match scenario.kind {
+        Kind::Steady => 10,
+        Kind::Backlog => 900,
+        Kind::Idle => 60,
+    });
     if !(1..=3600).contains(&duration) {
         return Err(format!("--duration {duration}: expected 1 to 3600 seconds"));
     }
-    let events = args.events.or(scenario.backlog.then_some(1_000_000));
+    let events = args.events.or(match scenario.kind {
+        Kind::Steady => None,
+        Kind::Backlog => Some(1_000_000),
+        Kind::Idle => Some(idle::DEFAULT_EVENTS),
+    });
     if let Some(n) = events {
         if !(1..=ledger::MAX_EVENTS).contains(&n) {
             return Err(format!(
@@ -246,11 +274,13 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
     if fail_percent > 90 {
         return Err(format!("--fail-percent {fail_percent}: expected 0 to 90"));
     }
-    let drain_timeout = args.drain_timeout.unwrap_or(if scenario.backlog {
-        120 + events.unwrap_or(0) / 500
-    } else {
-        60
-    });
+    let drain_timeout = args
+        .drain_timeout
+        .unwrap_or(if scenario.kind == Kind::Backlog {
+            120 + events.unwrap_or(0) / 500
+        } else {
+            60
+        });
     if !(1..=86_400).contains(&drain_timeout) {
         return Err(format!(
             "--drain-timeout {drain_timeout}: expected 1 to 86400 seconds"
@@ -266,7 +296,7 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
     }
     Ok(Plan {
         name: scenario.name,
-        backlog: scenario.backlog,
+        kind: scenario.kind,
         fanout,
         payload,
         fail_percent,
@@ -301,8 +331,12 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         .into_iter()
         .map(|s| resolve(&args, s))
         .collect::<Result<Vec<_>, _>>()?;
-    if args.url.is_some() && plans.iter().any(|p| p.backlog) {
+    if args.url.is_some() && plans.iter().any(|p| p.kind == Kind::Backlog) {
         return Err("the backlog scenario restarts the server, so it cannot use --url".into());
+    }
+    if args.url.is_some() && args.server_pid.is_none() && plans.iter().any(|p| p.kind == Kind::Idle)
+    {
+        return Err("the idle scenario measures the server's process: pass --server-pid".into());
     }
     if args.url.is_none() && (args.api_key.is_some() || args.server_pid.is_some()) {
         return Err("--api-key and --server-pid only apply with --url".into());
@@ -315,10 +349,10 @@ pub fn run(args: BenchArgs) -> Result<(), String> {
         let mut all = Vec::new();
         let mut lost = 0;
         for plan in &plans {
-            let results = if plan.backlog {
-                backlog::run(plan, &args).await?
-            } else {
-                run_steady(plan, &args).await?
+            let results = match plan.kind {
+                Kind::Steady => run_steady(plan, &args).await?,
+                Kind::Backlog => backlog::run(plan, &args).await?,
+                Kind::Idle => idle::run(plan, &args).await?,
             };
             report::print_table(&results);
             lost += results.events_lost;

@@ -78,6 +78,38 @@ pub struct BacklogFigures {
     pub restart_cpu_seconds_per_1000_events: f64,
 }
 
+/// The idle scenario's window: what the server did while nothing was asked of it.
+#[derive(Serialize, Debug, Default)]
+pub struct IdleFigures {
+    /// Pause between the last delivery and the window, s.
+    pub settle_s: f64,
+    pub window_s: f64,
+    /// utime+stime over the window (clock ticks, converted to seconds).
+    pub cpu_seconds: f64,
+    /// Time on CPU over the window summed over the threads (schedstat, ns resolution), ms.
+    pub on_cpu_ms_schedstat: f64,
+    /// `write_bytes` of /proc/<pid>/io over the window.
+    pub write_bytes: u64,
+    pub read_bytes: u64,
+    /// `syscw` of /proc/<pid>/io over the window (write-like system calls, any fd).
+    pub write_syscalls: u64,
+    /// Voluntary + nonvoluntary context switches of every thread over the window.
+    pub context_switches: u64,
+    pub voluntary_context_switches: u64,
+    pub nonvoluntary_context_switches: u64,
+    /// Context switches by thread name, threads that switched at all.
+    pub switches_by_thread: BTreeMap<String, u64>,
+    pub threads_at_start: usize,
+    pub threads_started: usize,
+    pub threads_ended: usize,
+    pub rss_mib: f64,
+    /// Change of the store file's size over the window (spawned servers only).
+    pub data_file_growth_bytes: Option<i64>,
+    pub cpu_target_s: f64,
+    /// CPU ≤ `cpu_target_s` and no bytes written.
+    pub pass: bool,
+}
+
 #[derive(Serialize, Debug, Default)]
 pub struct Results {
     pub scenario: String,
@@ -103,6 +135,7 @@ pub struct Results {
     pub missing_event_id_header: u64,
     pub server: Option<ServerFigures>,
     pub backlog: Option<BacklogFigures>,
+    pub idle: Option<IdleFigures>,
     pub first_error: Option<String>,
 }
 
@@ -216,6 +249,10 @@ fn fmt_latency(l: &Latency) -> String {
 
 /// The final table (stdout).
 pub fn print_table(r: &Results) {
+    if let Some(idle) = &r.idle {
+        print_idle_table(r, idle);
+        return;
+    }
     let mut rows: Vec<(String, String)> = vec![
         (
             "settings".into(),
@@ -376,11 +413,85 @@ pub fn print_table(r: &Results) {
     if let Some(e) = &r.first_error {
         rows.push(("first error".into(), e.clone()));
     }
+    print_rows(&r.scenario, rows);
+}
+
+fn print_rows(scenario: &str, rows: Vec<(String, String)>) {
     let width = rows.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    println!("== {} ==", r.scenario);
+    println!("== {scenario} ==");
     for (k, v) in rows {
         println!("  {k:<width$}  {v}");
     }
+}
+
+/// The idle scenario's table: the warm-up in brief, then the quiet window.
+fn print_idle_table(r: &Results, i: &IdleFigures) {
+    let mut rows: Vec<(String, String)> = vec![
+        (
+            "warm-up".into(),
+            format!(
+                "{} events published, {} acked, {} delivered, {} lost (fan-out {}, payload {} B)",
+                r.published,
+                r.acked,
+                r.delivered_events,
+                r.events_lost,
+                r.settings.fanout,
+                r.settings.payload_bytes
+            ),
+        ),
+        (
+            "quiet window, s".into(),
+            format!("{:.1} (after {:.0} s to settle)", i.window_s, i.settle_s),
+        ),
+        (
+            "server CPU s (utime+stime)".into(),
+            format!(
+                "{:.3} (target <= {}; schedstat {:.3} ms)",
+                i.cpu_seconds, i.cpu_target_s, i.on_cpu_ms_schedstat
+            ),
+        ),
+        (
+            "bytes written to disk".into(),
+            format!(
+                "{} (target 0; read {} B, {} write calls)",
+                i.write_bytes, i.read_bytes, i.write_syscalls
+            ),
+        ),
+        (
+            "context switches".into(),
+            format!(
+                "{} ({} voluntary, {} nonvoluntary)",
+                i.context_switches, i.voluntary_context_switches, i.nonvoluntary_context_switches
+            ),
+        ),
+    ];
+    if !i.switches_by_thread.is_empty() {
+        let threads: Vec<String> = i
+            .switches_by_thread
+            .iter()
+            .map(|(name, n)| format!("{name} {n}"))
+            .collect();
+        rows.push(("context switches by thread".into(), threads.join(", ")));
+    }
+    rows.push((
+        "threads".into(),
+        format!(
+            "{} at start, {} started, {} ended",
+            i.threads_at_start, i.threads_started, i.threads_ended
+        ),
+    ));
+    rows.push(("server RSS MiB".into(), format!("{:.1}", i.rss_mib)));
+    if let Some(growth) = i.data_file_growth_bytes {
+        rows.push(("data file growth, bytes".into(), growth.to_string()));
+    }
+    rows.push((
+        "idle target".into(),
+        if i.pass { "PASS" } else { "MISS" }.to_string(),
+    ));
+    if let Some(e) = &r.first_error {
+        rows.push(("first error".into(), e.clone()));
+    }
+    print_rows(&r.scenario, rows);
 }
 
 pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), String> {
