@@ -91,8 +91,8 @@ pub const SETTINGS: &[Setting] = &[
     ),
     s(
         "IDGEN_TYPE",
-        Some("uuidv4"),
-        "Generated id format: uuidv4, uuidv7 or nanoid.",
+        Some("uuidv7"),
+        "Generated id format: uuidv7 (time-ordered), uuidv4 or nanoid.",
     ),
     s(
         "IDGEN_EVENT_PREFIX",

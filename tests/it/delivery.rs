@@ -533,7 +533,8 @@ async fn fan_out_follows_destination_topics() {
     )
     .await;
     assert_eq!(sorted_strings(&r["destination_ids"]), strings(&["all"]));
-    // No topic at all matches every destination; the id is generated (uuid v4).
+    // No topic at all matches every destination; the id is generated (uuid v7 by default: a
+    // canonical UUID whose time-ordered prefix keeps the store's id-keyed tables append-mostly).
     let r = publish_accepted(api, json!({"tenant_id": "t", "data": {"k": "v"}})).await;
     assert_eq!(
         sorted_strings(&r["destination_ids"]),
@@ -541,8 +542,8 @@ async fn fan_out_follows_destination_topics() {
     );
     let generated = r["id"].as_str().expect("generated id").to_string();
     assert!(
-        generated.len() == 36 && generated.as_bytes()[14] == b'4',
-        "generated id {generated} is not a uuid v4"
+        generated.len() == 36 && generated.as_bytes()[14] == b'7',
+        "generated id {generated} is not a uuid v7"
     );
 
     receiver.wait_for(8, WAIT).await;
