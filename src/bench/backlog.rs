@@ -83,16 +83,7 @@ async fn run_in(plan: &Plan, args: &BenchArgs, dir: &std::path::Path) -> Result<
         pid: Some(first.pid),
     });
     let publish_time = load::run(
-        LoadSpec {
-            addr: api.addr,
-            api_key: api.key.clone(),
-            tenant,
-            rate: plan.rate,
-            connections: plan.connections,
-            duration: plan.duration,
-            events: plan.events,
-            payload: plan.payload,
-        },
+        LoadSpec::for_plan(plan, &api, tenant),
         stats.clone(),
         latency.clone(),
         ledger.clone(),

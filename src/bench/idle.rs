@@ -88,14 +88,9 @@ async fn measure(
     let latency = Arc::new(Histogram::new());
     let publish_time = load::run(
         LoadSpec {
-            addr: api.addr,
-            api_key: api.key.clone(),
-            tenant,
-            rate: plan.rate,
             connections: plan.connections.min(events as usize).max(1),
-            duration: plan.duration,
             events: Some(events),
-            payload: plan.payload,
+            ..LoadSpec::for_plan(plan, &api, tenant)
         },
         stats.clone(),
         latency.clone(),

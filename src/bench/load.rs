@@ -40,6 +40,22 @@ pub struct LoadSpec {
     pub payload: usize,
 }
 
+impl LoadSpec {
+    /// The load a scenario's plan asks for, against `api`, publishing for `tenant`.
+    pub fn for_plan(plan: &super::Plan, api: &super::api::Api, tenant: String) -> LoadSpec {
+        LoadSpec {
+            addr: api.addr,
+            api_key: api.key.clone(),
+            tenant,
+            rate: plan.rate,
+            connections: plan.connections,
+            duration: plan.duration,
+            events: plan.events,
+            payload: plan.payload,
+        }
+    }
+}
+
 #[derive(Default)]
 pub struct LoadStats {
     claimed: AtomicU64,

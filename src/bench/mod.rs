@@ -546,16 +546,7 @@ async fn measure_steady(
     let started = Instant::now();
     let start_ns = clock.now_ns();
     let publish_time = load::run(
-        LoadSpec {
-            addr: api.addr,
-            api_key: api.key.clone(),
-            tenant,
-            rate: plan.rate,
-            connections: plan.connections,
-            duration: plan.duration,
-            events: plan.events,
-            payload: plan.payload,
-        },
+        LoadSpec::for_plan(plan, &api, tenant),
         stats.clone(),
         latency.clone(),
         ledger.clone(),
