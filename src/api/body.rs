@@ -2,10 +2,14 @@
 //! JSON object (anything else is upstream's 422 `invalid JSON`), with typed field accessors that
 //! treat a wrong JSON type the way upstream's decoder does.
 
+use std::collections::BTreeMap;
+
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 use hyper::StatusCode;
+
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
@@ -42,6 +46,27 @@ impl JsonObject {
             Ok(Value::Object(map)) => Ok(JsonObject(map)),
             _ => Err(ApiError::invalid_json()),
         }
+    }
+
+    /// Parses `bytes` as a JSON object like `parse`, but keeps the field `raw_field` as its raw
+    /// text (borrowed from `bytes`) instead of building it into a value: one pass over a large
+    /// payload, with its key order and number literals intact.
+    pub fn parse_with_raw<'b>(
+        bytes: &'b [u8],
+        raw_field: &str,
+    ) -> Result<(JsonObject, Option<&'b RawValue>), ApiError> {
+        let mut fields: BTreeMap<String, &'b RawValue> =
+            serde_json::from_slice(bytes).map_err(|_| ApiError::invalid_json())?;
+        let raw = fields.remove(raw_field);
+        let object = fields
+            .into_iter()
+            .map(|(key, value)| {
+                serde_json::from_str::<Value>(value.get())
+                    .map(|value| (key, value))
+                    .map_err(|_| ApiError::invalid_json())
+            })
+            .collect::<Result<Map<String, Value>, ApiError>>()?;
+        Ok((JsonObject(object), raw))
     }
 
     /// Whether the key is present (even as `null`).
@@ -90,6 +115,26 @@ impl JsonObject {
             None => Ok(None),
             Some(v @ (Value::Null | Value::Object(_))) => Ok(Some(v)),
             Some(_) => Err(ApiError::invalid_json()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_the_raw_field_verbatim_and_parses_the_rest() {
+        let body = br#"{"tenant_id":"t","data":{"z":1.50,"a":[1, 2]},"metadata":{"k":"v"}}"#;
+        let (object, raw) = JsonObject::parse_with_raw(body, "data").unwrap();
+        assert_eq!(raw.unwrap().get(), r#"{"z":1.50,"a":[1, 2]}"#);
+        assert!(!object.has("data"));
+        assert_eq!(object.string("tenant_id").unwrap().as_deref(), Some("t"));
+        assert!(object.raw("metadata").is_some_and(Value::is_object));
+        let (_, missing) = JsonObject::parse_with_raw(br#"{"a":1}"#, "data").unwrap();
+        assert!(missing.is_none());
+        for bad in [&b""[..], b"[1]", b"{\"a\":", b"{} junk"] {
+            assert!(JsonObject::parse_with_raw(bad, "data").is_err());
         }
     }
 }

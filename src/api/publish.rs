@@ -2,8 +2,6 @@
 //! idempotency key and its delivery tasks before the 202.
 
 use hyper::StatusCode;
-use serde::Deserialize;
-use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 use super::body::JsonObject;
@@ -16,13 +14,6 @@ use crate::model::timestamp;
 use crate::model::topics::PublishTopicError;
 use crate::model::StrMap;
 use crate::store::{PublishOutcome, PublishRequest};
-
-/// The raw `data` text, borrowed from the body so key order and number literals survive.
-#[derive(Deserialize)]
-struct RawData<'a> {
-    #[serde(borrow)]
-    data: Option<&'a RawValue>,
-}
 
 /// Publish `metadata` is a strict `map<string,string>`: a non-string value is invalid JSON.
 fn strict_metadata(body: &JsonObject) -> Result<StrMap, ApiError> {
@@ -54,8 +45,9 @@ fn matching_destinations(state: &AppState, event: &Event) -> Result<Vec<String>,
 }
 
 pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> {
-    let body = JsonObject::parse(bytes)?;
-    let raw: RawData<'_> = serde_json::from_slice(bytes).map_err(|_| ApiError::invalid_json())?;
+    // `data` stays the raw text the publisher sent (key order, number literals); the rest is
+    // parsed into values.
+    let (body, data) = JsonObject::parse_with_raw(bytes, "data")?;
     let id = body.string("id")?.filter(|id| !id.is_empty());
     let tenant_id = body.string("tenant_id")?.filter(|t| !t.is_empty());
     let destination_id = body.string("destination_id")?.unwrap_or_default();
@@ -71,7 +63,7 @@ pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> 
     if tenant_id.is_none() {
         problems.push("tenant_id is required".to_string());
     }
-    let data = raw.data.filter(|d| d.get().trim_start().starts_with('{'));
+    let data = data.filter(|d| d.get().trim_start().starts_with('{'));
     if data.is_none() {
         problems.push("data must be a valid JSON object".to_string());
     }
