@@ -23,7 +23,9 @@ use crate::store::{AttemptFilter, EventFilter, Position, TimeRange};
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
 
-/// Event JSON; `data` stays the raw text the publisher sent (compacted).
+/// Event JSON; `data` stays the raw text the publisher sent (compacted). Views are serialized
+/// straight to the response body, never through `serde_json::Value`: a `Value` would sort the
+/// payload's keys and round its numbers.
 #[derive(Serialize)]
 struct EventView<'a> {
     id: &'a str,
@@ -83,9 +85,16 @@ struct AttemptView<'a> {
     event_id: &'a str,
     destination_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    event: Option<Value>,
+    event: Option<EventView<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     destination: Option<Value>,
+}
+
+/// A page of a listing, serialized as is.
+#[derive(Serialize)]
+struct Page<T: Serialize> {
+    models: Vec<T>,
+    pagination: Value,
 }
 
 #[derive(Default)]
@@ -117,21 +126,25 @@ impl Includes {
     }
 }
 
-fn attempt_json(
+/// The event an attempt embeds when `include=event` asks for it.
+fn included_event(
     state: &AppState,
     attempt: &Attempt,
     includes: &Includes,
-) -> Result<Value, ApiError> {
-    let event = if includes.event {
-        state
-            .store
-            .get_event(&attempt.event_id)?
-            .map(|e| serde_json::to_value(embedded_event(&e, includes.event_data)))
-            .transpose()
-            .map_err(|_| ApiError::internal())?
+) -> Result<Option<Event>, ApiError> {
+    if includes.event {
+        Ok(state.store.get_event(&attempt.event_id)?)
     } else {
-        None
-    };
+        Ok(None)
+    }
+}
+
+fn attempt_view<'a>(
+    state: &AppState,
+    attempt: &'a Attempt,
+    event: Option<&'a Event>,
+    includes: &Includes,
+) -> Result<AttemptView<'a>, ApiError> {
     let destination = if includes.destination {
         state
             .store
@@ -140,7 +153,7 @@ fn attempt_json(
     } else {
         None
     };
-    let view = AttemptView {
+    Ok(AttemptView {
         id: &attempt.id,
         tenant_id: &attempt.tenant_id,
         status: attempt.status.as_str(),
@@ -156,10 +169,9 @@ fn attempt_json(
         destination_type: &attempt.destination_type,
         event_id: &attempt.event_id,
         destination_id: &attempt.destination_id,
-        event,
+        event: event.map(|e| embedded_event(e, includes.event_data)),
         destination,
-    };
-    serde_json::to_value(view).map_err(|_| ApiError::internal())
+    })
 }
 
 fn parse_limit(query: &Query) -> usize {
@@ -259,11 +271,10 @@ pub fn list_events(state: &AppState, auth: &Authorized, query: &Query) -> Result
         },
         |e: &Event| position(e.time_nanos, &e.id),
     )?;
-    let models: Vec<EventView<'_>> = page.items.iter().map(event_view).collect();
-    Ok(reply::ok(&json!({
-        "models": models,
-        "pagination": pagination::pagination_json("time", &request, &page.next, &page.prev),
-    })))
+    Ok(reply::ok(&Page {
+        models: page.items.iter().map(event_view).collect(),
+        pagination: pagination::pagination_json("time", &request, &page.next, &page.prev),
+    }))
 }
 
 /// `GET /events/:id`.
@@ -327,15 +338,21 @@ pub fn list_attempts(
         },
         |a: &Attempt| position(a.time_nanos, &a.id),
     )?;
+    let events = page
+        .items
+        .iter()
+        .map(|a| included_event(state, a, &includes))
+        .collect::<Result<Vec<_>, _>>()?;
     let models = page
         .items
         .iter()
-        .map(|a| attempt_json(state, a, &includes))
+        .zip(&events)
+        .map(|(a, e)| attempt_view(state, a, e.as_ref(), &includes))
         .collect::<Result<Vec<_>, _>>()?;
-    Ok(reply::ok(&json!({
-        "models": models,
-        "pagination": pagination::pagination_json("time", &request, &page.next, &page.prev),
-    })))
+    Ok(reply::ok(&Page {
+        models,
+        pagination: pagination::pagination_json("time", &request, &page.next, &page.prev),
+    }))
 }
 
 /// `GET /attempts/:id` and the destination-scoped read.
@@ -356,9 +373,12 @@ pub fn get_attempt(
         .filter(|a| scope.is_empty() || scope.contains(&a.tenant_id))
         .filter(|a| destination.is_none_or(|(_, d)| a.destination_id == d))
         .ok_or_else(|| ApiError::not_found("attempt not found"))?;
-    Ok(reply::ok(&attempt_json(
+    let includes = Includes::parse(query);
+    let event = included_event(state, &attempt, &includes)?;
+    Ok(reply::ok(&attempt_view(
         state,
         &attempt,
-        &Includes::parse(query),
+        event.as_ref(),
+        &includes,
     )?))
 }

@@ -7,6 +7,7 @@ mod auth;
 mod bad_input;
 mod delivery;
 mod destinations;
+mod fidelity;
 mod ops;
 mod restart;
 mod schemas;
