@@ -76,7 +76,38 @@ fn cancel_pending(
     Ok(())
 }
 
-fn insert_attempt(ctx: &WriteCtx<'_>, attempt: &Attempt) -> Result<(), StoreError> {
+/// The number an attempt is stored under: the task's own number, or the pair's next free one
+/// when an earlier round of the same (event, destination) already used it (an id published
+/// again after its idempotency window, or a manual retry racing an automatic one). Numbers in
+/// `attempts_by_event` therefore never collide and keep counting up.
+fn free_attempt_number(
+    ctx: &WriteCtx<'_>,
+    event_id: &str,
+    destination_id: &str,
+    wanted: u32,
+) -> Result<u32, StoreError> {
+    let index = ctx.txn.open_table(tables::ATTEMPTS_BY_EVENT)?;
+    let prefix = tables::pair_prefix(event_id, destination_id);
+    let Some(end) = tables::prefix_end(&prefix) else {
+        return Ok(wanted);
+    };
+    let last = match index.range(prefix.as_slice()..end.as_slice())?.next_back() {
+        Some(row) => tables::attempt_number_of(row?.0.value(), prefix.len()),
+        None => None,
+    };
+    Ok(match last {
+        Some(last) if last >= wanted => last.saturating_add(1),
+        _ => wanted,
+    })
+}
+
+fn insert_attempt(ctx: &WriteCtx<'_>, attempt: &mut Attempt) -> Result<(), StoreError> {
+    attempt.attempt_number = free_attempt_number(
+        ctx,
+        &attempt.event_id,
+        &attempt.destination_id,
+        attempt.attempt_number,
+    )?;
     ctx.txn
         .open_table(tables::ATTEMPTS)?
         .insert(attempt.id.as_str(), codec::encode(attempt).as_slice())?;
@@ -163,13 +194,13 @@ impl Store {
                 let Outcome {
                     key,
                     task,
-                    attempt,
+                    mut attempt,
                     retry_after_ms,
                     now_ms,
                 } = outcome;
                 let mut queue = ctx.txn.open_table(tables::QUEUE)?;
                 queue.remove(key.to_bytes().as_slice())?;
-                insert_attempt(ctx, &attempt)?;
+                insert_attempt(ctx, &mut attempt)?;
                 let success = attempt.status == AttemptStatus::Success;
                 let retry_after_ms = retry_after_ms.filter(|_| !success);
                 // At most one pending retry per pair: a new retry replaces the old one, and a

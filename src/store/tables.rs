@@ -134,6 +134,13 @@ pub fn attempt_by_event_key(event_id: &str, destination_id: &str, number: u32) -
     key
 }
 
+/// The attempt number at the end of an `attempts_by_event` key whose pair prefix is
+/// `prefix_len` bytes long.
+pub fn attempt_number_of(key: &[u8], prefix_len: usize) -> Option<u32> {
+    let raw: [u8; 4] = key.get(prefix_len..)?.try_into().ok()?;
+    Some(u32::from_be_bytes(raw))
+}
+
 pub fn pending_retry_key(event_id: &str, destination_id: &str) -> Vec<u8> {
     pair_prefix(event_id, destination_id)
 }
