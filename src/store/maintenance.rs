@@ -9,6 +9,7 @@ use redb::{
     ReadableTableMetadata, TableDefinition, WriteTransaction,
 };
 
+use super::consistency::{self, ConsistencyReport};
 use super::tables::{self, every_table};
 use super::{codec, StoreError, STORE_FILE};
 use crate::model::destination::Destination;
@@ -29,6 +30,31 @@ pub enum MaintenanceError {
     InUse(PathBuf),
     #[error("{0} failed the integrity check")]
     Corrupt(PathBuf),
+    #[error("{} failed the consistency check: {}", .path.display(), describe(.report))]
+    Inconsistent {
+        path: PathBuf,
+        report: ConsistencyReport,
+    },
+}
+
+/// "N problems" and the named ones, one per line.
+fn describe(report: &ConsistencyReport) -> String {
+    let mut text = format!(
+        "{} problem{}",
+        report.total,
+        if report.total == 1 { "" } else { "s" }
+    );
+    for problem in &report.problems {
+        text.push_str("\n  ");
+        text.push_str(problem);
+    }
+    if report.total > report.problems.len() as u64 {
+        text.push_str(&format!(
+            "\n  … and {} more",
+            report.total - report.problems.len() as u64
+        ));
+    }
+    text
 }
 
 fn file_error(path: &Path, reason: impl ToString) -> MaintenanceError {
@@ -95,7 +121,8 @@ pub fn backup(data_dir: &Path, target: &Path) -> Result<TableCounts, Maintenance
 }
 
 /// Checks a store file that no server has open: redb's page checksums and allocator state, the
-/// schema version, and that every record decodes.
+/// schema version, that every record decodes, and that every secondary index and cross-table
+/// reference agrees with its table (see `consistency`).
 pub fn check(path: &Path) -> Result<TableCounts, MaintenanceError> {
     if !path.is_file() {
         return Err(file_error(path, "no such file"));
@@ -142,6 +169,13 @@ pub fn check(path: &Path) -> Result<TableCounts, MaintenanceError> {
     decode_all::<&str, Event>(&txn, "events", tables::EVENTS)?;
     decode_all::<&str, Attempt>(&txn, "attempts", tables::ATTEMPTS)?;
     decode_all::<&[u8], DeliveryTask>(&txn, "queue", tables::QUEUE)?;
+    let report = consistency::check(&txn)?;
+    if !report.is_consistent() {
+        return Err(MaintenanceError::Inconsistent {
+            path: path.to_path_buf(),
+            report,
+        });
+    }
     let mut counts = TableCounts::new();
     macro_rules! count {
         ($table:ident) => {

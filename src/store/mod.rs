@@ -3,10 +3,13 @@
 //! that never wait for it. The only module that imports redb.
 
 mod codec;
+pub mod consistency;
 mod destinations;
 mod error;
 mod logs;
 pub mod maintenance;
+#[cfg(test)]
+mod property_tests;
 mod publish;
 mod queue;
 mod tables;
@@ -102,6 +105,12 @@ impl Store {
 
     fn read(&self) -> Result<ReadTransaction, StoreError> {
         Ok(self.db.begin_read()?)
+    }
+
+    /// Checks every index and cross-table reference of the current snapshot.
+    #[cfg(test)]
+    pub fn check_consistency(&self) -> Result<consistency::ConsistencyReport, StoreError> {
+        consistency::check(&self.read()?)
     }
 }
 

@@ -152,6 +152,79 @@ async fn check_reports_in_use_healthy_and_corrupt_files() {
 }
 
 #[tokio::test]
+async fn check_names_a_damaged_index_and_fails() {
+    let receiver = crate::support::Receiver::start(crate::support::Behaviour::Status(200)).await;
+    let mut server = TestServer::start(ServerOptions::default());
+    let api = &server.api;
+    api.put("/api/v1/tenants/acme", None).await;
+    let r = api
+        .post(
+            "/api/v1/tenants/acme/destinations",
+            json!({"id": "d", "type": "webhook", "topics": "*", "config": {"url": receiver.url("/h")}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    for i in 0..3 {
+        let r = api
+            .post(
+                "/api/v1/publish",
+                json!({"id": format!("e{i}"), "tenant_id": "acme", "topic": "t", "data": {}}),
+            )
+            .await;
+        assert_eq!(r.status, StatusCode::ACCEPTED);
+    }
+    receiver
+        .wait_for(3, std::time::Duration::from_secs(20))
+        .await;
+    let attempt_id = loop {
+        let v = api.get("/api/v1/attempts?event_id=e1").await.json();
+        if let Some(id) = v["models"][0]["id"].as_str() {
+            break id.to_string();
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    assert!(server.stop().success());
+    let out = outpost(&server.data_dir, &["check"]);
+    assert!(out.status.success(), "{}", text(&out));
+
+    // Drop the attempts-by-event entry of e1's attempt, as a torn index would.
+    let file = server.data_dir.join("outpost.redb");
+    {
+        use redb::ReadableTable;
+        let index: redb::TableDefinition<&[u8], &str> =
+            redb::TableDefinition::new("attempts_by_event");
+        let db = redb::Database::open(&file).expect("open store file");
+        let txn = db.begin_write().expect("write");
+        {
+            let mut table = txn.open_table(index).expect("index");
+            let key = table
+                .iter()
+                .expect("iter")
+                .map(|row| row.expect("row"))
+                .find(|(_, id)| id.value() == attempt_id)
+                .map(|(key, _)| key.value().to_vec())
+                .expect("indexed attempt");
+            table.remove(key.as_slice()).expect("remove");
+        }
+        txn.commit().expect("commit");
+    }
+    let out = outpost(&server.data_dir, &["check"]);
+    assert!(!out.status.success(), "{}", text(&out));
+    let report = text(&out);
+    assert!(report.contains("consistency check"), "{report}");
+    assert!(
+        report.contains(&format!(
+            "attempts \"{attempt_id}\" (event \"e1\", destination \"d\", number 1) has no attempts_by_event entry"
+        )),
+        "{report}"
+    );
+    assert!(
+        report.contains("attempts_by_event has 2 entries but attempts has 3 records"),
+        "{report}"
+    );
+}
+
+#[tokio::test]
 async fn token_command_mints_a_working_tenant_jwt() {
     let server = TestServer::start(ServerOptions::default());
     server.api.put("/api/v1/tenants/acme", None).await;
