@@ -1,20 +1,9 @@
 //! The `outpost` binary: parses the command line and hands over to the command.
 #![forbid(unsafe_code)]
 
-mod api;
-mod bench;
-mod cli;
-mod clock;
-mod commands;
-mod config;
-mod credentials;
-mod delivery;
-mod model;
-mod notify;
-mod serve;
-mod store;
-
 use std::process::ExitCode;
+
+use outpost::{bench, cli, commands, serve};
 
 fn main() -> ExitCode {
     let cli: cli::Cli = argh::from_env();

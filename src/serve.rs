@@ -1,49 +1,15 @@
-//! `outpost serve`: loads the configuration, resolves credentials, opens the store, binds the
-//! port, serves until SIGTERM or SIGINT, then shuts down in order.
+//! `outpost serve`: the process around the library server — loads the configuration, sets up
+//! logging and the runtime, binds the port, starts the server, tells systemd it is ready, and
+//! shuts it down in order on SIGTERM or SIGINT.
 
-use std::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::net::TcpListener;
 
-use crate::api::{self, AppState, AuthKeys};
 use crate::clock::Clock;
-use crate::config::{Config, ConfigError};
-use crate::credentials::{self, CredentialsError};
-use crate::delivery::{
-    Dispatcher, DispatcherSettings, Providers, WebhookConfigError, WebhookSender,
-};
-use crate::model::destination_type::{Registry, RegistryError};
-use crate::model::secret::SecretTemplate;
-use crate::model::template::TemplateError;
-use crate::model::topics::TopicRules;
+use crate::config::Config;
 use crate::notify;
-use crate::store::{Store, StoreError};
-
-/// How long open requests may take to finish after a shutdown signal.
-const HTTP_GRACE: Duration = Duration::from_secs(10);
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-    #[error(transparent)]
-    Credentials(#[from] CredentialsError),
-    #[error("cannot open the store: {0}")]
-    Store(#[from] StoreError),
-    #[error("built-in destination type metadata is broken: {0}")]
-    Registry(#[from] RegistryError),
-    #[error("invalid DESTINATIONS_WEBHOOK_SIGNING_SECRET_TEMPLATE: {0}")]
-    SecretTemplate(TemplateError),
-    #[error("invalid webhook settings: {0}")]
-    Webhook(#[from] WebhookConfigError),
-    #[error("cannot listen on {addr}: {reason}")]
-    Bind { addr: String, reason: String },
-    #[error("cannot start the async runtime: {0}")]
-    Runtime(std::io::Error),
-}
+use crate::server::{self, ServeError};
 
 pub fn init_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(format!("outpost={level},warn"))
@@ -91,45 +57,7 @@ async fn shutdown_signal() {
 }
 
 async fn serve(config: Config) -> Result<(), ServeError> {
-    let resolved = credentials::resolve(
-        &config.data_dir,
-        config.api_key.as_deref(),
-        config.api_jwt_secret.as_deref(),
-        config.auth_disabled,
-    )?;
-    if let Some(path) = &resolved.generated_into {
-        tracing::warn!(
-            path = %path.display(),
-            "generated API credentials on first start; the admin API key is in this file"
-        );
-    }
-    if resolved.api_key.is_none() {
-        tracing::warn!(
-            "API_AUTH_DISABLED=true: every request is served as admin without authentication"
-        );
-    }
-    let secret_template = SecretTemplate::parse(&config.webhook.signing_secret_template)
-        .map_err(ServeError::SecretTemplate)?;
-    let registry = Registry::new(config.webhook.mode)?;
-    let webhook = WebhookSender::new(
-        &config.webhook,
-        config.http_user_agent.clone(),
-        config.delivery_timeout,
-        config.delivery_max_concurrency_per_destination,
-    )?;
-    let (store, store_thread) = Store::open(&config.data_dir)?;
-    let clock = Clock::system();
-    let dispatcher = Dispatcher::start(
-        store.clone(),
-        Providers { webhook },
-        clock.clone(),
-        DispatcherSettings {
-            max_concurrency: config.delivery_max_concurrency,
-            max_per_destination: config.delivery_max_concurrency_per_destination,
-            retry: config.retry.clone(),
-            ids: config.ids.clone(),
-        },
-    )?;
+    // Bind first: a port that cannot be had stops start-up before anything is written.
     let addr = format!("{}:{}", config.api_host, config.api_port);
     let listener = TcpListener::bind(&addr)
         .await
@@ -137,38 +65,11 @@ async fn serve(config: Config) -> Result<(), ServeError> {
             addr: addr.clone(),
             reason: e.to_string(),
         })?;
-    let local: SocketAddr = listener.local_addr().map_err(|e| ServeError::Bind {
-        addr: addr.clone(),
-        reason: e.to_string(),
-    })?;
-    let state = Arc::new(AppState {
-        keys: AuthKeys::new(
-            resolved.api_key,
-            &resolved.jwt_secret,
-            config.deployment_id.clone(),
-        ),
-        topic_rules: TopicRules {
-            topics: config.topics.clone().unwrap_or_default(),
-            allow_wildcards: config.topics_allow_wildcards,
-        },
-        registry,
-        secret_template,
-        store,
-        clock,
-        config,
-    });
-    tracing::info!(addr = %local, data_dir = %state.config.data_dir.display(), "listening");
+    let handle = server::start(listener, config, Clock::system()).await?;
     notify::notify("READY=1");
-    let shutdown = async {
-        shutdown_signal().await;
-        notify::notify("STOPPING=1");
-    };
-    api::serve(listener, state.clone(), shutdown, HTTP_GRACE).await;
-    dispatcher.shutdown(state.config.shutdown_timeout).await;
-    drop(state);
-    if !store_thread.join(Duration::from_secs(10)).await {
-        tracing::warn!("the store writer was still busy at exit; acknowledged writes are durable");
-    }
+    shutdown_signal().await;
+    notify::notify("STOPPING=1");
+    handle.shutdown().await;
     tracing::info!("stopped");
     Ok(())
 }

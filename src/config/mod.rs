@@ -191,6 +191,13 @@ impl Config {
         Config::from_raw(raw)
     }
 
+    /// Defaults overlaid with the settings `lookup` answers for (by upstream variable name),
+    /// without reading a file or the process environment: how an embedding program or a test
+    /// configures a server it starts in-process.
+    pub fn from_lookup(lookup: &dyn Fn(&str) -> Option<String>) -> Result<Config, ConfigError> {
+        Config::from_raw(sources::layered(None, lookup)?)
+    }
+
     /// Parses and validates layered raw values.
     pub fn from_raw(raw: RawValues) -> Result<Config, ConfigError> {
         let r = Reader { raw: &raw };

@@ -1,0 +1,18 @@
+//! outpost as a library: the Outpost v1 API and event delivery from one process and one redb
+//! file. [`server::start`] runs it on a given listener, configuration and [`clock::Clock`];
+//! the `outpost` binary (`main.rs`) only parses the command line and calls in here.
+#![forbid(unsafe_code)]
+
+pub mod api;
+pub mod bench;
+pub mod cli;
+pub mod clock;
+pub mod commands;
+pub mod config;
+pub mod credentials;
+pub mod delivery;
+pub mod model;
+pub mod notify;
+pub mod serve;
+pub mod server;
+pub mod store;

@@ -1,0 +1,182 @@
+//! The server as a library: [`start`] runs outpost on a listener the caller bound, with a
+//! configuration (which names the data directory) and a [`Clock`], and returns a
+//! [`ServerHandle`]. The handle's [`ServerHandle::shutdown`] stops accepting, drains in-flight
+//! deliveries up to `SHUTDOWN_TIMEOUT_SECONDS`, lets the writer finish, and returns.
+//!
+//! `outpost serve` (see `serve.rs`) and the integration tests both start the server this way;
+//! only process concerns (signals, logging set-up, systemd notification) live outside.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::api::{self, AppState, AuthKeys};
+use crate::clock::Clock;
+use crate::config::{Config, ConfigError};
+use crate::credentials::{self, CredentialsError};
+use crate::delivery::{
+    Dispatcher, DispatcherSettings, Providers, WebhookConfigError, WebhookSender,
+};
+use crate::model::destination_type::{Registry, RegistryError};
+use crate::model::secret::SecretTemplate;
+use crate::model::template::TemplateError;
+use crate::model::topics::TopicRules;
+use crate::store::{Store, StoreError};
+
+/// How long open requests may take to finish after a shutdown signal.
+const HTTP_GRACE: Duration = Duration::from_secs(10);
+/// How long the writer may take to finish its last batch at exit.
+const WRITER_GRACE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    #[error("cannot open the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("built-in destination type metadata is broken: {0}")]
+    Registry(#[from] RegistryError),
+    #[error("invalid DESTINATIONS_WEBHOOK_SIGNING_SECRET_TEMPLATE: {0}")]
+    SecretTemplate(TemplateError),
+    #[error("invalid webhook settings: {0}")]
+    Webhook(#[from] WebhookConfigError),
+    #[error("cannot listen on {addr}: {reason}")]
+    Bind { addr: String, reason: String },
+    #[error("cannot start the async runtime: {0}")]
+    Runtime(std::io::Error),
+}
+
+/// A running server.
+pub struct ServerHandle {
+    addr: SocketAddr,
+    store: Store,
+    clock: Clock,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+}
+
+impl ServerHandle {
+    /// The address the API listens on.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// How many delivery tasks (first attempts and scheduled retries) are queued on disk.
+    pub fn queued_deliveries(&self) -> Result<u64, StoreError> {
+        self.store.queue_len()
+    }
+
+    /// How many queued delivery tasks are due by the server's clock. Zero means every delivery
+    /// that is due has its outcome committed: nothing more happens until time moves on or
+    /// something new is published.
+    pub fn due_deliveries(&self) -> Result<u64, StoreError> {
+        self.store.queue_due_len(self.clock.now_ms())
+    }
+
+    /// Stops accepting, lets open requests finish, drains in-flight deliveries (up to
+    /// `SHUTDOWN_TIMEOUT_SECONDS`; any still running stay queued) and waits for the writer.
+    pub async fn shutdown(self) {
+        let ServerHandle {
+            stop, task, store, ..
+        } = self;
+        drop(store);
+        let _ = stop.send(());
+        let _ = task.await;
+    }
+}
+
+/// Starts outpost on `listener`: resolves credentials, opens the store in the configured data
+/// directory, starts the dispatcher and serves the API until [`ServerHandle::shutdown`].
+pub async fn start(
+    listener: TcpListener,
+    config: Config,
+    clock: Clock,
+) -> Result<ServerHandle, ServeError> {
+    let addr = listener.local_addr().map_err(|e| ServeError::Bind {
+        addr: "listener".into(),
+        reason: e.to_string(),
+    })?;
+    let resolved = credentials::resolve(
+        &config.data_dir,
+        config.api_key.as_deref(),
+        config.api_jwt_secret.as_deref(),
+        config.auth_disabled,
+    )?;
+    if let Some(path) = &resolved.generated_into {
+        tracing::warn!(
+            path = %path.display(),
+            "generated API credentials on first start; the admin API key is in this file"
+        );
+    }
+    if resolved.api_key.is_none() {
+        tracing::warn!(
+            "API_AUTH_DISABLED=true: every request is served as admin without authentication"
+        );
+    }
+    let secret_template = SecretTemplate::parse(&config.webhook.signing_secret_template)
+        .map_err(ServeError::SecretTemplate)?;
+    let registry = Registry::new(config.webhook.mode)?;
+    let webhook = WebhookSender::new(
+        &config.webhook,
+        config.http_user_agent.clone(),
+        config.delivery_timeout,
+        config.delivery_max_concurrency_per_destination,
+    )?;
+    let (store, store_thread) = Store::open(&config.data_dir)?;
+    let dispatcher = Dispatcher::start(
+        store.clone(),
+        Providers { webhook },
+        clock.clone(),
+        DispatcherSettings {
+            max_concurrency: config.delivery_max_concurrency,
+            max_per_destination: config.delivery_max_concurrency_per_destination,
+            retry: config.retry.clone(),
+            ids: config.ids.clone(),
+        },
+    )?;
+    let state = Arc::new(AppState {
+        keys: AuthKeys::new(
+            resolved.api_key,
+            &resolved.jwt_secret,
+            config.deployment_id.clone(),
+            clock.clone(),
+        ),
+        topic_rules: TopicRules {
+            topics: config.topics.clone().unwrap_or_default(),
+            allow_wildcards: config.topics_allow_wildcards,
+        },
+        registry,
+        secret_template,
+        store: store.clone(),
+        clock: clock.clone(),
+        config,
+    });
+    tracing::info!(addr = %addr, data_dir = %state.config.data_dir.display(), "listening");
+    let (stop, stopped) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        let shutdown = async {
+            let _ = stopped.await;
+        };
+        api::serve(listener, state.clone(), shutdown, HTTP_GRACE).await;
+        dispatcher.shutdown(state.config.shutdown_timeout).await;
+        drop(state);
+        if !store_thread.join(WRITER_GRACE).await {
+            tracing::warn!(
+                "the store writer was still busy at exit; acknowledged writes are durable"
+            );
+        }
+    });
+    Ok(ServerHandle {
+        addr,
+        store,
+        clock,
+        stop,
+        task,
+    })
+}
