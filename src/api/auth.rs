@@ -8,6 +8,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
+use crate::clock::Clock;
 use crate::model::tenant::Tenant;
 use crate::store::Store;
 
@@ -32,6 +33,8 @@ pub struct AuthKeys {
     encoding: EncodingKey,
     decoding: DecodingKey,
     deployment_id: Option<String>,
+    /// Token expiry is judged by this clock, not the system's.
+    clock: Clock,
 }
 
 impl AuthKeys {
@@ -39,12 +42,14 @@ impl AuthKeys {
         api_key: Option<String>,
         jwt_secret: &str,
         deployment_id: Option<String>,
+        clock: Clock,
     ) -> AuthKeys {
         AuthKeys {
             api_key,
             encoding: EncodingKey::from_secret(jwt_secret.as_bytes()),
             decoding: DecodingKey::from_secret(jwt_secret.as_bytes()),
             deployment_id,
+            clock,
         }
     }
 
@@ -61,15 +66,19 @@ impl AuthKeys {
             .map_err(|_| ApiError::internal())
     }
 
-    /// The tenant id of a valid, unexpired token issued by outpost.
+    /// The tenant id of a valid token issued by outpost that has not expired by the clock.
     fn verify(&self, token: &str) -> Option<String> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_issuer(&[ISSUER]);
         validation.set_required_spec_claims(&["exp", "iss", "sub"]);
+        // Expiry is checked below against the clock seam, with the library's rule: a token
+        // is expired once `exp` is in the past.
+        validation.validate_exp = false;
         validation.leeway = 0;
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .ok()
-            .map(|data| data.claims.sub)
+        let claims = jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
+            .ok()?
+            .claims;
+        (claims.exp >= self.clock.now_seconds()).then_some(claims.sub)
     }
 }
 
@@ -177,17 +186,25 @@ mod tests {
 
     #[test]
     fn minted_tokens_verify_and_carry_the_tenant() {
-        let keys = AuthKeys::new(Some("k".into()), "secret", Some("dep".into()));
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_secs() as i64;
+        let (clock, control) = Clock::manual(1_700_000_000 * 1_000_000_000);
+        let keys = AuthKeys::new(
+            Some("k".into()),
+            "secret",
+            Some("dep".into()),
+            clock.clone(),
+        );
+        let now = clock.now_seconds();
         let token = keys.mint("t1", now).unwrap();
         assert_eq!(keys.verify(&token).as_deref(), Some("t1"));
-        let other = AuthKeys::new(Some("k".into()), "other", None);
+        let other = AuthKeys::new(Some("k".into()), "other", None, clock.clone());
         assert_eq!(other.verify(&token), None);
         let expired = keys.mint("t1", now - TOKEN_TTL_SECONDS - 10).unwrap();
         assert_eq!(keys.verify(&expired), None);
+        // Valid through its last second, refused once the clock passes `exp`.
+        control.advance(std::time::Duration::from_secs(TOKEN_TTL_SECONDS as u64));
+        assert_eq!(keys.verify(&token).as_deref(), Some("t1"));
+        control.advance(std::time::Duration::from_secs(1));
+        assert_eq!(keys.verify(&token), None);
     }
 
     #[test]

@@ -176,7 +176,7 @@ pub fn list(state: &AppState, auth: &Authorized, query: &Query) -> Result<Reply,
 
 /// `GET /tenants/:id/token`.
 pub fn token(state: &AppState, tenant_id: &str) -> Result<Reply, ApiError> {
-    let token = state.keys.mint(tenant_id, state.clock.now_ms() / 1000)?;
+    let token = state.keys.mint(tenant_id, state.clock.now_seconds())?;
     Ok(reply::ok(&json!({"token": token, "tenant_id": tenant_id})))
 }
 
@@ -187,7 +187,7 @@ pub fn portal(
     query: &Query,
     host: &str,
 ) -> Result<Reply, ApiError> {
-    let token = state.keys.mint(tenant_id, state.clock.now_ms() / 1000)?;
+    let token = state.keys.mint(tenant_id, state.clock.now_seconds())?;
     let mut url = format!("http://{host}?token={token}");
     if let Some(theme @ ("light" | "dark")) = query.get("theme") {
         url.push_str("&theme=");

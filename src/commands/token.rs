@@ -22,9 +22,10 @@ pub fn token(tenant: &str, file: Option<&Path>) -> Result<(), String> {
                 )
                 })?,
         };
-    let keys = AuthKeys::new(None, &secret, config.deployment_id.clone());
+    let clock = Clock::system();
+    let keys = AuthKeys::new(None, &secret, config.deployment_id.clone(), clock.clone());
     let token = keys
-        .mint(tenant, Clock::system().now_ms() / 1000)
+        .mint(tenant, clock.now_seconds())
         .map_err(|_| "could not sign the token".to_string())?;
     println!("{token}");
     Ok(())

@@ -137,9 +137,9 @@ async fn run(shared: Arc<Shared>, mut stopped: watch::Receiver<bool>) -> JoinSet
                 }
             }
             Some(key) if key.due_ms > now => {
-                let wait = Duration::from_millis(key.due_ms - now);
+                let due_ms = i64::try_from(key.due_ms).unwrap_or(i64::MAX);
                 tokio::select! {
-                    _ = tokio::time::sleep(wait) => {}
+                    _ = shared.clock.sleep_until_ms(due_ms) => {}
                     _ = &mut woken => {}
                     _ = stopped.changed() => return workers,
                 }
