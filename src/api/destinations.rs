@@ -247,9 +247,8 @@ pub async fn update(
             tenant_id.to_string(),
             destination_id.to_string(),
             move |mut current: Destination| {
-                let state = worker_state;
-                if let Some(kind) = kind.filter(|k| *k != current.kind) {
-                    let _ = kind;
+                let state = &worker_state;
+                if kind.as_ref().is_some_and(|k| *k != current.kind) {
                     return Err(ApiError::unprocessable("type cannot be updated"));
                 }
                 let merged_config = apply_patch(&current.config, &config);
@@ -281,11 +280,11 @@ pub async fn update(
                     .map_err(prepare_error)?;
                 current.config = draft.config;
                 current.credentials = draft.credentials;
-                if let Some(topics) = topics {
-                    current.topics = topics;
+                if let Some(topics) = &topics {
+                    current.topics = topics.clone();
                 }
-                if let Some(filter) = filter {
-                    current.filter = filter;
+                if let Some(filter) = &filter {
+                    current.filter = filter.clone();
                 }
                 current.delivery_metadata =
                     apply_patch(&current.delivery_metadata, &delivery_metadata);

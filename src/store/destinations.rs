@@ -72,7 +72,7 @@ impl Store {
                     return Ok(CreateDestination::LimitReached);
                 }
                 table.insert(key.as_slice(), codec::encode(&destination).as_slice())?;
-                Ok(CreateDestination::Created(Box::new(destination)))
+                Ok(CreateDestination::Created(Box::new(destination.clone())))
             })
             .await
     }
@@ -83,10 +83,10 @@ impl Store {
         &self,
         tenant_id: String,
         destination_id: String,
-        change: F,
+        mut change: F,
     ) -> Result<Option<Result<Destination, E>>, StoreError>
     where
-        F: FnOnce(Destination) -> Result<Destination, E> + Send + 'static,
+        F: FnMut(Destination) -> Result<Destination, E> + Send + 'static,
         E: Send + 'static,
     {
         self.writer

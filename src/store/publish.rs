@@ -37,15 +37,16 @@ fn unindex_event(ctx: &WriteCtx<'_>, old: &Event) -> Result<(), StoreError> {
 impl Store {
     /// Commits a publish durably: answers `Duplicate` (writing nothing) when the id was
     /// published less than the idempotency TTL ago, else stores the event and its tasks.
-    pub async fn publish(&self, request: PublishRequest) -> Result<PublishOutcome, StoreError> {
+    pub async fn publish(&self, mut request: PublishRequest) -> Result<PublishOutcome, StoreError> {
         let queue = self.queue.clone();
         self.writer
             .write(move |ctx| {
                 let PublishRequest {
-                    mut event,
+                    event,
                     now_ms,
                     idempotency_ttl_ms,
-                } = request;
+                } = &mut request;
+                let (now_ms, idempotency_ttl_ms) = (*now_ms, *idempotency_ttl_ms);
                 let mut events = ctx.txn.open_table(tables::EVENTS)?;
                 let previous = match events.get(event.id.as_str())? {
                     Some(bytes) => Some(codec::decode::<Event>("events", bytes.value())?),
@@ -88,6 +89,7 @@ impl Store {
                         .insert(key.to_bytes().as_slice(), codec::encode(&task).as_slice())?;
                     new_keys.push(key);
                 }
+                let queue = queue.clone();
                 ctx.after_commit(move || queue.announce(&new_keys));
                 Ok(PublishOutcome::Accepted)
             })

@@ -6,7 +6,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 
-use redb::{ReadableTable, Table};
+use redb::{ReadableTable, ReadableTableMetadata, Table};
 
 use super::tables::{self, QueueKey};
 use super::writer::WriteCtx;
@@ -155,6 +155,28 @@ impl Store {
         Ok(keys)
     }
 
+    /// How many rows the on-disk queue holds.
+    pub fn queue_len(&self) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        Ok(txn.open_table(tables::QUEUE)?.len()?)
+    }
+
+    /// How many queue rows are due at `now_ms` (unix ms) or earlier.
+    pub fn queue_due_len(&self, now_ms: i64) -> Result<u64, StoreError> {
+        let txn = self.read()?;
+        let table = txn.open_table(tables::QUEUE)?;
+        let end = QueueKey {
+            due_ms: u64::try_from(now_ms.saturating_add(1)).unwrap_or(0),
+            seq: 0,
+        };
+        let mut due = 0;
+        for row in table.range(..end.to_bytes().as_slice())? {
+            row?;
+            due += 1;
+        }
+        Ok(due)
+    }
+
     /// Everything one delivery needs, read in one snapshot: the task behind a queue key (if
     /// the row still exists), its event and its destination (if they still exist).
     pub fn delivery_snapshot(&self, key: QueueKey) -> Result<Option<DeliverySnapshot>, StoreError> {
@@ -194,10 +216,12 @@ impl Store {
                 let Outcome {
                     key,
                     task,
-                    mut attempt,
+                    attempt,
                     retry_after_ms,
                     now_ms,
-                } = outcome;
+                } = &outcome;
+                let (key, retry_after_ms, now_ms) = (*key, *retry_after_ms, *now_ms);
+                let mut attempt = attempt.clone();
                 let mut queue = ctx.txn.open_table(tables::QUEUE)?;
                 queue.remove(key.to_bytes().as_slice())?;
                 insert_attempt(ctx, &mut attempt)?;
@@ -238,6 +262,7 @@ impl Store {
                     None => None,
                 };
                 if let Some(next) = follow_up {
+                    let shared = shared.clone();
                     ctx.after_commit(move || shared.announce(&[next]));
                 }
                 Ok(follow_up)
@@ -280,6 +305,7 @@ impl Store {
                 ctx.txn
                     .open_table(tables::QUEUE)?
                     .insert(key.to_bytes().as_slice(), codec::encode(&task).as_slice())?;
+                let shared = shared.clone();
                 ctx.after_commit(move || shared.announce(&[key]));
                 Ok(key)
             })

@@ -35,7 +35,7 @@ impl Store {
                 };
                 match existing {
                     Some(mut tenant) => {
-                        tenant.metadata = metadata;
+                        tenant.metadata = metadata.clone();
                         tenant.updated_at_ms = now_ms;
                         tenants.insert(id.as_str(), codec::encode(&tenant).as_slice())?;
                         Ok(TenantUpsert::Updated(tenant))
@@ -43,7 +43,7 @@ impl Store {
                     None => {
                         let tenant = Tenant {
                             id: id.clone(),
-                            metadata,
+                            metadata: metadata.clone(),
                             created_at_ms: now_ms,
                             updated_at_ms: now_ms,
                         };

@@ -2,6 +2,11 @@
 //! as many as are waiting inside one redb write transaction, commits it durably (one fsync for
 //! the whole group), runs the jobs' after-commit hooks in commit order, and only then answers
 //! each caller. A caller that got an answer knows its write is on disk.
+//!
+//! A job that fails is isolated from its batch: the transaction is rolled back, the failing
+//! job gets its error, and the rest of the batch runs again in a fresh transaction (jobs are
+//! re-runnable closures, and nothing of a rolled-back run is visible or announced). A failure to
+//! begin or commit the transaction fails every job of the batch.
 
 use std::sync::Arc;
 
@@ -30,36 +35,37 @@ impl WriteCtx<'_> {
     }
 }
 
-/// A unit of work for the writer. `apply` must either fail before writing anything the caller
-/// would not want committed, or succeed: domain refusals are returned inside `R`, not as errors.
+/// A unit of work for the writer. Domain refusals are returned inside `R`, not as errors. A
+/// job may be applied more than once (when another job of its batch failed, the batch runs
+/// again without it); only the run that commits counts.
 pub trait Job: Send {
     fn apply(&mut self, ctx: &mut WriteCtx<'_>) -> Result<(), StoreError>;
-    fn finish(self: Box<Self>, outcome: Result<(), String>);
+    /// Answers the caller: `Ok` after the commit, or why its write did not happen.
+    fn finish(self: Box<Self>, outcome: Result<(), StoreError>);
 }
 
 struct ClosureJob<F, R> {
-    work: Option<F>,
+    work: F,
     output: Option<R>,
     reply: oneshot::Sender<Result<R, StoreError>>,
 }
 
 impl<F, R> Job for ClosureJob<F, R>
 where
-    F: FnOnce(&mut WriteCtx<'_>) -> Result<R, StoreError> + Send,
+    F: FnMut(&mut WriteCtx<'_>) -> Result<R, StoreError> + Send,
     R: Send,
 {
     fn apply(&mut self, ctx: &mut WriteCtx<'_>) -> Result<(), StoreError> {
-        if let Some(work) = self.work.take() {
-            self.output = Some(work(ctx)?);
-        }
+        self.output = None;
+        self.output = Some((self.work)(ctx)?);
         Ok(())
     }
 
-    fn finish(self: Box<Self>, outcome: Result<(), String>) {
+    fn finish(self: Box<Self>, outcome: Result<(), StoreError>) {
         let answer = match (outcome, self.output) {
             (Ok(()), Some(output)) => Ok(output),
             (Ok(()), None) => Err(StoreError::WriterStopped),
-            (Err(reason), _) => Err(StoreError::BatchFailed(reason)),
+            (Err(error), _) => Err(error),
         };
         // The caller may have gone away (client disconnected); the write still happened.
         let _ = self.reply.send(answer);
@@ -73,15 +79,16 @@ pub struct WriterHandle {
 }
 
 impl WriterHandle {
-    /// Runs `work` inside the next group commit and returns its output once durable.
+    /// Runs `work` inside the next group commit and returns its output once durable. `work`
+    /// may run more than once (see the module header); it must not consume what it captured.
     pub async fn write<F, R>(&self, work: F) -> Result<R, StoreError>
     where
-        F: FnOnce(&mut WriteCtx<'_>) -> Result<R, StoreError> + Send + 'static,
+        F: FnMut(&mut WriteCtx<'_>) -> Result<R, StoreError> + Send + 'static,
         R: Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(ClosureJob {
-            work: Some(work),
+            work,
             output: None,
             reply,
         });
@@ -103,19 +110,32 @@ pub fn spawn(db: Arc<Database>) -> (WriterHandle, std::thread::JoinHandle<()>) {
     (WriterHandle { sender }, thread)
 }
 
-fn commit_batch(db: &Database, batch: &mut [Box<dyn Job>]) -> Result<Vec<Hook>, StoreError> {
-    let mut txn = db.begin_write()?;
-    txn.set_durability(Durability::Immediate)?;
+/// Why a batch did not commit.
+enum BatchError {
+    /// Job `index` failed; nothing of the batch was committed.
+    Job { index: usize, error: StoreError },
+    /// The transaction itself could not begin or commit.
+    Transaction(StoreError),
+}
+
+fn commit_batch(db: &Database, batch: &mut [Box<dyn Job>]) -> Result<Vec<Hook>, BatchError> {
+    let mut txn = db
+        .begin_write()
+        .map_err(|e| BatchError::Transaction(e.into()))?;
+    txn.set_durability(Durability::Immediate)
+        .map_err(|e| BatchError::Transaction(e.into()))?;
     let mut ctx = WriteCtx {
         txn: &txn,
         hooks: Vec::new(),
     };
-    for job in batch.iter_mut() {
-        job.apply(&mut ctx)?;
+    for (index, job) in batch.iter_mut().enumerate() {
+        job.apply(&mut ctx)
+            .map_err(|error| BatchError::Job { index, error })?;
     }
     let hooks = std::mem::take(&mut ctx.hooks);
     drop(ctx);
-    txn.commit()?;
+    txn.commit()
+        .map_err(|e| BatchError::Transaction(e.into()))?;
     Ok(hooks)
 }
 
@@ -128,11 +148,10 @@ fn drain(receiver: &mut mpsc::Receiver<Box<dyn Job>>, batch: &mut Vec<Box<dyn Jo
     }
 }
 
-fn run(db: Arc<Database>, mut receiver: mpsc::Receiver<Box<dyn Job>>) {
-    while let Some(first) = receiver.blocking_recv() {
-        let mut batch = vec![first];
-        drain(&mut receiver, &mut batch);
-        match commit_batch(&db, &mut batch) {
+/// Commits a batch, taking out (and answering) each job that fails until the rest commits.
+fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>) {
+    loop {
+        match commit_batch(db, &mut batch) {
             Ok(hooks) => {
                 for hook in hooks {
                     hook();
@@ -140,14 +159,196 @@ fn run(db: Arc<Database>, mut receiver: mpsc::Receiver<Box<dyn Job>>) {
                 for job in batch {
                     job.finish(Ok(()));
                 }
+                return;
             }
-            Err(error) => {
+            Err(BatchError::Job { index, error }) => {
+                tracing::error!(%error, "a write failed and was rolled back; the rest of its batch runs again");
+                batch.remove(index).finish(Err(error));
+                if batch.is_empty() {
+                    return;
+                }
+            }
+            Err(BatchError::Transaction(error)) => {
                 tracing::error!(%error, jobs = batch.len(), "write batch failed; nothing in it was committed");
                 let reason = error.to_string();
                 for job in batch {
-                    job.finish(Err(reason.clone()));
+                    job.finish(Err(StoreError::BatchFailed(reason.clone())));
                 }
+                return;
             }
         }
+    }
+}
+
+fn run(db: Arc<Database>, mut receiver: mpsc::Receiver<Box<dyn Job>>) {
+    while let Some(first) = receiver.blocking_recv() {
+        let mut batch = vec![first];
+        drain(&mut receiver, &mut batch);
+        commit_isolating_failures(&db, batch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc as std_mpsc;
+
+    use redb::{ReadableDatabase, TableDefinition};
+
+    use super::*;
+
+    const ROWS: TableDefinition<&str, u64> = TableDefinition::new("rows");
+
+    fn open() -> (tempfile::TempDir, Arc<Database>, WriterHandle) {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Arc::new(Database::create(dir.path().join("w.redb")).expect("db"));
+        let (writer, _thread) = spawn(db.clone());
+        (dir, db, writer)
+    }
+
+    fn read(db: &Database, key: &str) -> Option<u64> {
+        let txn = db.begin_read().ok()?;
+        let table = txn.open_table(ROWS).ok()?;
+        table.get(key).ok()?.map(|v| v.value())
+    }
+
+    /// Holds the writer inside a job until released, so the jobs sent meanwhile form one batch.
+    async fn hold_writer(
+        writer: &WriterHandle,
+    ) -> (std_mpsc::Sender<()>, tokio::task::JoinHandle<()>) {
+        let (release, released) = std_mpsc::channel::<()>();
+        let (entered, is_inside) = tokio::sync::oneshot::channel::<()>();
+        let released = std::sync::Mutex::new(released);
+        let mut entered = Some(entered);
+        let writer = writer.clone();
+        let gate = tokio::spawn(async move {
+            writer
+                .write(move |_ctx| {
+                    if let Some(entered) = entered.take() {
+                        let _ = entered.send(());
+                    }
+                    let _ = released.lock().map(|r| r.recv());
+                    Ok(())
+                })
+                .await
+                .expect("gate job");
+        });
+        is_inside.await.expect("writer entered the gate job");
+        (release, gate)
+    }
+
+    #[tokio::test]
+    async fn a_batch_answers_every_caller_after_its_commit() {
+        let (_dir, db, writer) = open();
+        let (release, gate) = hold_writer(&writer).await;
+        let mut callers = Vec::new();
+        for i in 0..50u64 {
+            let writer = writer.clone();
+            callers.push(tokio::spawn(async move {
+                writer
+                    .write(move |ctx| {
+                        ctx.txn
+                            .open_table(ROWS)?
+                            .insert(format!("k{i}").as_str(), i)?;
+                        Ok(i * 2)
+                    })
+                    .await
+            }));
+        }
+        tokio::task::yield_now().await;
+        release.send(()).expect("release");
+        gate.await.expect("gate");
+        for (i, caller) in callers.into_iter().enumerate() {
+            let answer = caller.await.expect("joined").expect("written");
+            assert_eq!(answer, i as u64 * 2);
+            // Answered means committed: a fresh reader sees it.
+            assert_eq!(read(&db, &format!("k{i}")), Some(i as u64));
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failing_job_fails_alone_and_leaves_nothing_behind() {
+        let (_dir, db, writer) = open();
+        let (release, gate) = hold_writer(&writer).await;
+        let runs = Arc::new(AtomicUsize::new(0));
+        let hooks = Arc::new(AtomicUsize::new(0));
+        let send = |key: &'static str, fail: bool| {
+            let writer = writer.clone();
+            let runs = runs.clone();
+            let hooks = hooks.clone();
+            tokio::spawn(async move {
+                writer
+                    .write(move |ctx| {
+                        runs.fetch_add(1, Ordering::SeqCst);
+                        ctx.txn.open_table(ROWS)?.insert(key, 1)?;
+                        let hooks = hooks.clone();
+                        ctx.after_commit(move || {
+                            hooks.fetch_add(1, Ordering::SeqCst);
+                        });
+                        if fail {
+                            return Err(StoreError::Corrupt {
+                                table: "rows",
+                                reason: "refused on purpose".into(),
+                            });
+                        }
+                        Ok(key)
+                    })
+                    .await
+            })
+        };
+        let first = send("a", false);
+        let failing = send("b", true);
+        let last = send("c", false);
+        // Let all three reach the channel before the writer drains it into one batch.
+        while writer.sender.capacity() > CHANNEL_CAPACITY - 3 {
+            tokio::task::yield_now().await;
+        }
+        release.send(()).expect("release");
+        gate.await.expect("gate");
+        assert_eq!(first.await.expect("joined").expect("a"), "a");
+        assert!(matches!(
+            failing.await.expect("joined"),
+            Err(StoreError::Corrupt { .. })
+        ));
+        assert_eq!(last.await.expect("joined").expect("c"), "c");
+        assert_eq!(read(&db, "a"), Some(1));
+        assert_eq!(
+            read(&db, "b"),
+            None,
+            "the failed job's write must not commit"
+        );
+        assert_eq!(read(&db, "c"), Some(1));
+        // a and b ran once in the rolled-back attempt, a and c again in the committed one:
+        // they shared a batch. Only the committed run's hooks ran, once each.
+        assert_eq!(runs.load(Ordering::SeqCst), 4);
+        assert_eq!(hooks.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn hooks_run_once_after_the_commit_is_durable() {
+        let (_dir, db, writer) = open();
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        for i in 0..3u64 {
+            let db = db.clone();
+            let seen = seen.clone();
+            writer
+                .write(move |ctx| {
+                    ctx.txn.open_table(ROWS)?.insert("k", i)?;
+                    let db = db.clone();
+                    let seen = seen.clone();
+                    ctx.after_commit(move || {
+                        // A reader started inside the hook already sees the write.
+                        let visible = read(&db, "k");
+                        if let Ok(mut seen) = seen.lock() {
+                            seen.push(visible);
+                        }
+                    });
+                    Ok(())
+                })
+                .await
+                .expect("write");
+        }
+        let seen = seen.lock().expect("seen").clone();
+        assert_eq!(seen, [Some(0), Some(1), Some(2)]);
     }
 }
