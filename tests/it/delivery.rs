@@ -25,7 +25,9 @@ use serde_json::{json, Value};
 use crate::support::client::Auth;
 use crate::support::receiver::{FAIL_BODY, OK_BODY};
 use crate::support::server::API_KEY;
-use crate::support::{Api, Behaviour, ReceivedRequest, Receiver, ServerOptions, TestServer};
+use crate::support::{
+    Api, Behaviour, ProcessServer, ReceivedRequest, Receiver, ServerOptions, TestServer,
+};
 
 /// Upper bound for anything that should happen "soon".
 const WAIT: Duration = Duration::from_secs(20);
@@ -120,6 +122,26 @@ fn unix_now() -> i64 {
 }
 
 /// Parses `YYYY-MM-DDTHH:MM:SSZ` (exactly; no fraction) into unix seconds.
+/// Waits for every due delivery to finish and proves no other is left to come (nothing stays
+/// queued, not even a retry), so `count` requests are all the receiver will ever get.
+async fn assert_final_count(server: &TestServer, receiver: &Receiver, count: usize) {
+    server.settle().await;
+    assert_eq!(server.queued_deliveries(), 0, "deliveries still queued");
+    assert_eq!(receiver.count(), count);
+}
+
+/// An attempt's `time` in unix nanoseconds.
+fn attempt_nanos(attempt: &Value) -> i64 {
+    let text = attempt["time"].as_str().expect("attempt time");
+    let (whole, fraction) = match text.trim_end_matches('Z').split_once('.') {
+        Some((whole, fraction)) => (format!("{whole}Z"), fraction.to_string()),
+        None => (text.to_string(), String::new()),
+    };
+    let seconds = parse_rfc3339_seconds(&whole).expect("RFC 3339 time");
+    let nanos: i64 = format!("{fraction:0<9}")[..9].parse().expect("fraction");
+    seconds * 1_000_000_000 + nanos
+}
+
 fn parse_rfc3339_seconds(s: &str) -> Option<i64> {
     let b = s.as_bytes();
     if b.len() != 20 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' || b[19] != b'Z' {
@@ -332,7 +354,7 @@ async fn publish_delivers_signed_webhook_in_default_mode() {
         hex(&hmac_sha256(b"whsec_test_secret", &request.body))
     );
     assert_eq!(request.header("x-outpost-signature"), Some(&*expected));
-    receiver.assert_no_more_than(1, QUIET).await;
+    assert_final_count(&server, &receiver, 1).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -547,7 +569,7 @@ async fn fan_out_follows_destination_topics() {
     );
 
     receiver.wait_for(8, WAIT).await;
-    receiver.assert_no_more_than(8, QUIET).await;
+    assert_final_count(&server, &receiver, 8).await;
     let set = |ids: &[&str]| ids.iter().map(|s| s.to_string()).collect::<BTreeSet<_>>();
     assert_eq!(
         event_ids_at(&receiver, "/all"),
@@ -634,7 +656,7 @@ async fn filters_route_on_data_metadata_and_topic() {
         total += expected.len();
     }
     receiver.wait_for(total, WAIT).await;
-    receiver.assert_no_more_than(total, QUIET).await;
+    assert_final_count(&server, &receiver, total).await;
     for (destination, _) in &filters {
         let expected: BTreeSet<String> = events
             .iter()
@@ -693,7 +715,7 @@ async fn destination_id_targets_one_matching_destination() {
     );
 
     receiver.wait_for(1, WAIT).await;
-    receiver.assert_no_more_than(1, QUIET).await;
+    assert_final_count(&server, &receiver, 1).await;
     assert_eq!(receiver.requests_to("/b").len(), 1);
     // Events that matched nothing are not logged.
     let r = api.get("/api/v1/events/to-c").await;
@@ -825,7 +847,7 @@ async fn duplicate_event_id_is_delivered_once() {
     );
 
     receiver.wait_for(2, WAIT).await;
-    receiver.assert_no_more_than(2, QUIET).await;
+    assert_final_count(&server, &receiver, 2).await;
     assert_eq!(
         receiver.event_ids().into_iter().collect::<BTreeSet<_>>(),
         BTreeSet::from(["dup".to_string(), "later".to_string()])
@@ -879,7 +901,7 @@ async fn disabled_and_deleted_destinations_receive_nothing() {
     assert_eq!(r["destination_ids"], json!([]));
 
     receiver.wait_for(1, WAIT).await;
-    receiver.assert_no_more_than(1, QUIET).await;
+    assert_final_count(&server, &receiver, 1).await;
     assert_eq!(receiver.requests_to("/on").len(), 1);
 
     // Enabled again, it receives new events.
@@ -910,7 +932,7 @@ async fn failed_deliveries_are_retried_until_success() {
         status: 500,
     })
     .await;
-    let server = TestServer::start(options_with_retries("1,1,1"));
+    let server = TestServer::start(options_with_retries("1,1,1").manual_clock());
     let api = &server.api;
     create_tenant(api, "t").await;
     create_webhook(api, "t", "d", &receiver.url("/hook"), json!("*"), json!({})).await;
@@ -920,10 +942,17 @@ async fn failed_deliveries_are_retried_until_success() {
     )
     .await;
 
-    let requests = receiver.wait_for(3, WAIT).await;
-    receiver
-        .assert_no_more_than(3, Duration::from_millis(2500))
-        .await;
+    // Each retry becomes due 1 s (RETRY_SCHEDULE) after the failure, by the server's clock.
+    server.settle().await;
+    assert_eq!(receiver.count(), 1);
+    server.advance_and_settle(Duration::from_millis(999)).await;
+    assert_eq!(receiver.count(), 1, "retried before RETRY_SCHEDULE's 1 s");
+    server.advance_and_settle(Duration::from_millis(1)).await;
+    assert_eq!(receiver.count(), 2);
+    server.advance_and_settle(Duration::from_secs(1)).await;
+    server.run_out_retries(Duration::from_secs(60)).await;
+    let requests = receiver.requests();
+    assert_eq!(requests.len(), 3);
     assert!(requests
         .iter()
         .all(|r| r.event_id().as_deref() == Some("flaky")));
@@ -932,13 +961,6 @@ async fn failed_deliveries_are_retried_until_success() {
         requests.iter().map(|r| r.answered).collect::<Vec<_>>(),
         [500, 500, 200]
     );
-    for pair in requests.windows(2) {
-        let gap = pair[1].arrived - pair[0].arrived;
-        assert!(
-            gap >= Duration::from_millis(900),
-            "retry came after {gap:?}, before RETRY_SCHEDULE's 1 s"
-        );
-    }
 
     let attempts = wait_for_attempts(api, "event_id=flaky", 3).await;
     assert_eq!(
@@ -949,6 +971,13 @@ async fn failed_deliveries_are_retried_until_success() {
             attempt(3, "success", "200", false)
         ]
     );
+    for pair in attempts.windows(2) {
+        let gap = attempt_nanos(&pair[1]) - attempt_nanos(&pair[0]);
+        assert!(
+            gap >= 1_000_000_000,
+            "retry came {gap} ns after the failure, before RETRY_SCHEDULE's 1 s"
+        );
+    }
     for a in &attempts {
         assert_eq!(a["event_id"], "flaky");
         assert_eq!(a["destination_id"], "d");
@@ -985,7 +1014,11 @@ async fn failed_deliveries_are_retried_until_success() {
 async fn retries_stop_when_the_schedule_is_exhausted() {
     let receiver = Receiver::start(Behaviour::Status(500)).await;
     // RETRY_SCHEDULE's length wins over MAX_RETRY_LIMIT.
-    let server = TestServer::start(options_with_retries("1,1").env("MAX_RETRY_LIMIT", "5"));
+    let server = TestServer::start(
+        options_with_retries("1,1")
+            .env("MAX_RETRY_LIMIT", "5")
+            .manual_clock(),
+    );
     let api = &server.api;
     create_tenant(api, "t").await;
     create_webhook(api, "t", "d", &receiver.url("/hook"), json!("*"), json!({})).await;
@@ -995,10 +1028,9 @@ async fn retries_stop_when_the_schedule_is_exhausted() {
     )
     .await;
 
-    receiver.wait_for(3, WAIT).await;
-    receiver
-        .assert_no_more_than(3, Duration::from_secs(3))
-        .await;
+    // Nothing stays queued once the schedule is spent: no fourth request can ever come.
+    server.run_out_retries(Duration::from_secs(1)).await;
+    assert_eq!(receiver.count(), 3);
     let attempts = wait_for_attempts(api, "event_id=doomed", 3).await;
     assert_eq!(
         attempt_summary(&attempts),
@@ -1016,7 +1048,8 @@ async fn exponential_backoff_respects_max_retry_limit() {
     let server = TestServer::start(
         ServerOptions::default()
             .env("RETRY_INTERVAL_SECONDS", "1")
-            .env("MAX_RETRY_LIMIT", "1"),
+            .env("MAX_RETRY_LIMIT", "1")
+            .manual_clock(),
     );
     let api = &server.api;
     create_tenant(api, "t").await;
@@ -1027,16 +1060,19 @@ async fn exponential_backoff_respects_max_retry_limit() {
     )
     .await;
 
-    let requests = receiver.wait_for(2, WAIT).await;
-    let gap = requests[1].arrived - requests[0].arrived;
-    assert!(
-        gap >= Duration::from_millis(900),
-        "first retry after {gap:?}, expected RETRY_INTERVAL_SECONDS = 1 s"
+    server.settle().await;
+    server.advance_and_settle(Duration::from_millis(999)).await;
+    assert_eq!(
+        receiver.count(),
+        1,
+        "retried before RETRY_INTERVAL_SECONDS = 1 s"
     );
-    // A third attempt would come 2 s (1 s × 2¹) after the second.
-    receiver
-        .assert_no_more_than(2, Duration::from_secs(3))
-        .await;
+    server.advance_and_settle(Duration::from_millis(1)).await;
+    assert_eq!(receiver.count(), 2);
+    // A third attempt would come 2 s (1 s × 2¹) after the second; MAX_RETRY_LIMIT=1 leaves
+    // nothing queued.
+    server.run_out_retries(Duration::from_secs(1)).await;
+    assert_eq!(receiver.count(), 2);
     let attempts = wait_for_attempts(api, "event_id=backoff", 2).await;
     assert_eq!(
         attempt_summary(&attempts),
@@ -1045,12 +1081,14 @@ async fn exponential_backoff_respects_max_retry_limit() {
             attempt(2, "failed", "503", false)
         ]
     );
+    let gap = attempt_nanos(&attempts[1]) - attempt_nanos(&attempts[0]);
+    assert!(gap >= 1_000_000_000, "first retry after {gap} ns");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn event_not_eligible_for_retry_is_attempted_once() {
     let receiver = Receiver::start(Behaviour::Status(500)).await;
-    let server = TestServer::start(options_with_retries("1,1,1"));
+    let server = TestServer::start(options_with_retries("1,1,1").manual_clock());
     let api = &server.api;
     create_tenant(api, "t").await;
     create_webhook(api, "t", "d", &receiver.url("/hook"), json!("*"), json!({})).await;
@@ -1059,10 +1097,8 @@ async fn event_not_eligible_for_retry_is_attempted_once() {
         json!({"id": "once", "tenant_id": "t", "topic": "a", "eligible_for_retry": false, "data": {}}),
     )
     .await;
-    receiver.wait_for(1, WAIT).await;
-    receiver
-        .assert_no_more_than(1, Duration::from_millis(2500))
-        .await;
+    server.run_out_retries(Duration::from_secs(1)).await;
+    assert_eq!(receiver.count(), 1);
     let attempts = wait_for_attempts(api, "event_id=once", 1).await;
     assert_eq!(
         attempt_summary(&attempts),
@@ -1124,7 +1160,7 @@ async fn attempt_codes_classify_responses_and_network_errors() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn delivery_resumes_when_the_receiver_comes_back() {
     let receiver = Receiver::start(Behaviour::Status(200)).await;
-    let server = TestServer::start(options_with_retries("1,1,1,1,1,1"));
+    let server = TestServer::start(options_with_retries("1,1,1,1,1,1").manual_clock());
     let api = &server.api;
     create_tenant(api, "t").await;
     create_webhook(api, "t", "d", &receiver.url("/hook"), json!("*"), json!({})).await;
@@ -1137,10 +1173,15 @@ async fn delivery_resumes_when_the_receiver_comes_back() {
     let attempts = wait_for_attempts(api, "event_id=patient", 1).await;
     assert_eq!(attempts[0]["status"], "failed");
     assert_eq!(attempts[0]["code"], "connection_refused");
+    // Two more refused retries while the receiver is down.
+    server.advance_and_settle(Duration::from_secs(1)).await;
+    server.advance_and_settle(Duration::from_secs(1)).await;
 
     receiver.restart().await;
+    server.advance_and_settle(Duration::from_secs(1)).await;
     let request = receiver.wait_for(1, WAIT).await.remove(0);
     assert_eq!(request.event_id().as_deref(), Some("patient"));
+    server.run_out_retries(Duration::from_secs(1)).await;
     let v = poll_until(api, "/api/v1/attempts?event_id=patient", |v| {
         v["models"]
             .as_array()
@@ -1163,6 +1204,7 @@ async fn delivery_resumes_when_the_receiver_comes_back() {
         .map(|a| a["attempt_number"].as_u64().unwrap())
         .collect();
     assert_eq!(numbers, (1..=attempts.len() as u64).collect::<Vec<_>>());
+    assert_eq!(numbers.len(), 4);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1173,7 +1215,7 @@ async fn flaky_receiver_gets_every_event_through_retries() {
         status: 503,
     })
     .await;
-    let server = TestServer::start(options_with_retries("1,1,1,1,1"));
+    let server = TestServer::start(options_with_retries("1,1,1,1,1").manual_clock());
     let api = &server.api;
     create_tenant(api, "t").await;
     create_webhook(api, "t", "d", &receiver.url("/hook"), json!("*"), json!({})).await;
@@ -1185,22 +1227,18 @@ async fn flaky_receiver_gets_every_event_through_retries() {
         )
         .await;
     }
-    let all_succeeded = receiver
-        .wait_until(Duration::from_secs(30), |requests| {
-            let ok: HashSet<_> = requests
-                .iter()
-                .filter(|r| r.answered == 200)
-                .filter_map(ReceivedRequest::event_id)
-                .collect();
-            ids.iter().all(|id| ok.contains(id))
-        })
-        .await;
+    server.run_out_retries(Duration::from_secs(1)).await;
+    let ok: HashSet<String> = receiver
+        .requests()
+        .iter()
+        .filter(|r| r.answered == 200)
+        .filter_map(ReceivedRequest::event_id)
+        .collect();
     assert!(
-        all_succeeded,
+        ids.iter().all(|id| ok.contains(id)),
         "not every event got a 200: {:?}",
         crate::support::receiver::summary(&receiver.requests())
     );
-    receiver.assert_no_more_than(28, QUIET).await;
     assert_eq!(receiver.count(), 28);
     let v = poll_until(api, "/api/v1/attempts?tenant_id=t&limit=1000", |v| {
         v["models"].as_array().is_some_and(|m| m.len() >= 28)
@@ -1319,7 +1357,7 @@ async fn manual_retry_redelivers_and_reports_errors() {
         r.json(),
         json!({"status": 404, "message": "destination not found"})
     );
-    receiver.assert_no_more_than(3, QUIET).await;
+    assert_final_count(&server, &receiver, 3).await;
 }
 
 // ---- log queries -----------------------------------------------------------------------
@@ -1577,7 +1615,7 @@ async fn event_and_attempt_queries_filter_paginate_and_scope() {
 async fn pending_retry_survives_a_graceful_restart() {
     let receiver = Receiver::start(Behaviour::Switch).await;
     let options = options_with_retries("3,3");
-    let mut server = TestServer::start(options.clone());
+    let mut server = ProcessServer::start(options.clone());
     let api = server.api.clone();
     create_tenant(&api, "t").await;
     create_webhook(
@@ -1630,7 +1668,7 @@ async fn sigkill_during_publishing_loses_no_acknowledged_event() {
     const PER_PUBLISHER: usize = 2000;
     let receiver = Arc::new(Receiver::start(Behaviour::Status(200)).await);
     let options = options_with_retries("1,1,1,1,1").env("DELIVERY_MAX_CONCURRENCY", "4");
-    let mut server = TestServer::start(options.clone());
+    let mut server = ProcessServer::start(options.clone());
     create_tenant(&server.api, "t").await;
     create_webhook(
         &server.api,

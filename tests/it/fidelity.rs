@@ -221,7 +221,7 @@ async fn an_id_published_again_after_its_window_keeps_its_history() {
         ]
     );
 
-    assert!(server.stop().success());
+    assert!(server.stop().await.success());
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_outpost"))
         .args(["check", "--file"])
         .arg(server.data_dir.join("outpost.redb"))

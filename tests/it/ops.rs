@@ -131,7 +131,7 @@ async fn check_reports_in_use_healthy_and_corrupt_files() {
     let out = outpost(&server.data_dir, &["check"]);
     assert!(!out.status.success());
     assert!(text(&out).contains("in use"), "{}", text(&out));
-    assert!(server.stop().success());
+    assert!(server.stop().await.success());
 
     let out = outpost(&server.data_dir, &["check"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -183,7 +183,7 @@ async fn check_names_a_damaged_index_and_fails() {
         }
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     };
-    assert!(server.stop().success());
+    assert!(server.stop().await.success());
     let out = outpost(&server.data_dir, &["check"]);
     assert!(out.status.success(), "{}", text(&out));
 
@@ -251,7 +251,7 @@ async fn notifies_systemd_when_ready() {
     socket
         .set_read_timeout(Some(std::time::Duration::from_secs(30)))
         .unwrap();
-    let server = TestServer::start(
+    let server = crate::support::ProcessServer::start(
         ServerOptions::default().env("NOTIFY_SOCKET", socket_path.to_str().unwrap()),
     );
     let mut buf = [0u8; 128];

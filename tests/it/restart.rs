@@ -3,11 +3,11 @@
 use hyper::StatusCode;
 use serde_json::json;
 
-use crate::support::{ServerOptions, TestServer};
+use crate::support::{ProcessServer, ServerOptions};
 
 #[tokio::test]
 async fn everything_survives_a_restart() {
-    let mut server = TestServer::start(ServerOptions::default());
+    let mut server = ProcessServer::start(ServerOptions::default());
     let api = server.api.clone();
     api.put("/api/v1/tenants/a", Some(json!({"metadata": {"k": "v"}})))
         .await;

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use crate::support::{server::API_KEY, ServerOptions, TestServer};
+use crate::support::{server::API_KEY, ProcessServer, ServerOptions};
 
 fn sdk_python() -> PathBuf {
     if let Some(python) = std::env::var_os("OUTPOST_SDK_PYTHON") {
@@ -22,7 +22,7 @@ fn sdk_python() -> PathBuf {
 
 #[tokio::test]
 async fn official_python_sdk_drives_the_api() {
-    let server = TestServer::start(
+    let server = ProcessServer::start(
         ServerOptions::default().env("TOPICS", "user.created,user.updated,user.deleted"),
     );
     let python = sdk_python();

@@ -1,0 +1,140 @@
+//! Starts the real binary as a child process and learns its port from the `listening` log line:
+//! for the tests whose subject is the process itself (signals, SIGKILL, exit status, logs).
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use super::client::Api;
+use super::server::{ServerOptions, API_KEY, JWT_SECRET};
+
+pub struct ProcessServer {
+    child: Option<Child>,
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    _temp: Option<Arc<tempfile::TempDir>>,
+    pub log: Arc<Mutex<Vec<String>>>,
+    pub api: Api,
+}
+
+fn spawn(options: &ServerOptions, data_dir: &Path) -> (Child, SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_outpost"));
+    command
+        .arg("serve")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("API_KEY", API_KEY)
+        .env("API_JWT_SECRET", JWT_SECRET)
+        .env("API_PORT", "0")
+        .env("API_HOST", "127.0.0.1")
+        .env("DATA_DIR", data_dir)
+        .env("LOG_LEVEL", "info")
+        .current_dir(data_dir.parent().unwrap_or(data_dir))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    for (k, v) in &options.env {
+        command.env(k, v);
+    }
+    let mut child = command.spawn().expect("spawn outpost");
+    let stderr = child.stderr.take().expect("stderr");
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let (tx, rx) = std::sync::mpsc::channel();
+    let sink = log.clone();
+    std::thread::spawn(move || {
+        let mut sent = false;
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if !sent && line.contains("listening") {
+                if let Some(addr) = line
+                    .split_whitespace()
+                    .find_map(|w| w.strip_prefix("addr="))
+                    .and_then(|a| a.parse::<SocketAddr>().ok())
+                {
+                    let _ = tx.send(Ok(addr));
+                    sent = true;
+                }
+            }
+            sink.lock().unwrap().push(line);
+        }
+        if !sent {
+            let _ = tx.send(Err(sink.lock().unwrap().join("\n")));
+        }
+    });
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(Ok(addr)) => (child, addr, log),
+        Ok(Err(output)) => panic!("outpost did not start:\n{output}"),
+        Err(_) => {
+            let _ = child.kill();
+            panic!("outpost did not report its address in time")
+        }
+    }
+}
+
+impl ProcessServer {
+    pub fn start(options: ServerOptions) -> ProcessServer {
+        let (temp, data_dir) = match &options.data_dir {
+            Some(dir) => (None, dir.clone()),
+            None => {
+                let temp = Arc::new(tempfile::tempdir().expect("tempdir"));
+                let dir = temp.path().join("data");
+                (Some(temp), dir)
+            }
+        };
+        let (child, addr, log) = spawn(&options, &data_dir);
+        ProcessServer {
+            child: Some(child),
+            addr,
+            data_dir,
+            _temp: temp,
+            log,
+            api: Api::new(addr, API_KEY),
+        }
+    }
+
+    /// Starts another server process on the same data directory (after `stop` or `kill`).
+    pub fn restart(&mut self, options: ServerOptions) {
+        let (child, addr, log) = spawn(&options, &self.data_dir);
+        self.child = Some(child);
+        self.addr = addr;
+        self.log = log;
+        self.api = Api::new(addr, API_KEY);
+    }
+
+    fn signal(&self, name: &str) {
+        if let Some(child) = &self.child {
+            let _ = Command::new("kill")
+                .args([format!("-{name}"), child.id().to_string()])
+                .status();
+        }
+    }
+
+    /// SIGTERM, then waits for the exit status.
+    pub fn stop(&mut self) -> std::process::ExitStatus {
+        self.signal("TERM");
+        self.child.take().expect("running").wait().expect("wait")
+    }
+
+    /// SIGKILL: the process gets no chance to clean up.
+    pub fn kill(&mut self) {
+        self.signal("KILL");
+        if let Some(mut child) = self.child.take() {
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log_text(&self) -> String {
+        self.log.lock().unwrap().join("\n")
+    }
+}
+
+impl Drop for ProcessServer {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
