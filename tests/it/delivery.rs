@@ -360,7 +360,7 @@ async fn publish_delivers_signed_webhook_in_default_mode() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rotated_secret_signs_with_current_then_previous() {
     let receiver = Receiver::start(Behaviour::Status(200)).await;
-    let server = TestServer::start(options_with_retries("1"));
+    let server = TestServer::start(options_with_retries("1").manual_clock());
     let api = &server.api;
     create_tenant(api, "t").await;
     let d = create_webhook(api, "t", "d", &receiver.url("/hook"), json!("*"), json!({})).await;
@@ -400,6 +400,21 @@ async fn rotated_secret_signs_with_current_then_previous() {
         "v0={},{}",
         hex(&hmac_sha256(current.as_bytes(), &request.body)),
         hex(&hmac_sha256(first.as_bytes(), &request.body))
+    );
+    assert_eq!(request.header("x-outpost-signature"), Some(&*expected));
+
+    // A day after the rotation the previous secret is no longer used.
+    server.advance(Duration::from_secs(24 * 3600));
+    publish_accepted(
+        api,
+        json!({"id": "day-later", "tenant_id": "t", "topic": "a", "data": {"n": 3}}),
+    )
+    .await;
+    let request = receiver.wait_for(3, WAIT).await.remove(2);
+    assert_eq!(request.event_id().as_deref(), Some("day-later"));
+    let expected = format!(
+        "v0={}",
+        hex(&hmac_sha256(current.as_bytes(), &request.body))
     );
     assert_eq!(request.header("x-outpost-signature"), Some(&*expected));
 }
