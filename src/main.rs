@@ -9,6 +9,8 @@ mod commands;
 mod config;
 mod credentials;
 mod delivery;
+mod instance;
+mod logging;
 mod model;
 mod notify;
 mod serve;

@@ -1,5 +1,6 @@
-//! `outpost serve`: loads the configuration, resolves credentials, opens the store, binds the
-//! port, serves until SIGTERM or SIGINT, then shuts down in order.
+//! `outpost serve`: loads the configuration, binds the port (before touching DATA_DIR, so a
+//! port in use leaves nothing behind), takes the data directory, resolves credentials, opens the
+//! store, serves until SIGTERM or SIGINT, then shuts down in order.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,16 +12,17 @@ use tokio::net::TcpListener;
 use crate::api::{self, AppState, AuthKeys};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
-use crate::credentials::{self, CredentialsError};
+use crate::credentials::{self, CredentialsError, KeySource};
 use crate::delivery::{
     Dispatcher, DispatcherSettings, Providers, WebhookConfigError, WebhookSender,
 };
+use crate::instance::{self, InstanceError};
 use crate::model::destination_type::{Registry, RegistryError};
 use crate::model::secret::SecretTemplate;
 use crate::model::template::TemplateError;
 use crate::model::topics::TopicRules;
 use crate::notify;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, STORE_FILE};
 
 /// How long open requests may take to finish after a shutdown signal.
 const HTTP_GRACE: Duration = Duration::from_secs(10);
@@ -31,6 +33,10 @@ pub enum ServeError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
+    #[error("cannot create the data directory {path}: {reason}")]
+    DataDir { path: String, reason: String },
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
     #[error("built-in destination type metadata is broken: {0}")]
@@ -45,19 +51,9 @@ pub enum ServeError {
     Runtime(std::io::Error),
 }
 
-pub fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("outpost={level},warn"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
-}
-
 pub fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
     let config = Config::load(config_file)?;
-    init_logging(&config.log_level);
+    crate::logging::init(&config.log_level, config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -90,24 +86,38 @@ async fn shutdown_signal() {
     }
 }
 
-async fn serve(config: Config) -> Result<(), ServeError> {
-    let resolved = credentials::resolve(
-        &config.data_dir,
-        config.api_key.as_deref(),
-        config.api_jwt_secret.as_deref(),
-        config.auth_disabled,
-    )?;
-    if let Some(path) = &resolved.generated_into {
-        tracing::warn!(
-            path = %path.display(),
-            "generated API credentials on first start; the admin API key is in this file"
-        );
-    }
-    if resolved.api_key.is_none() {
-        tracing::warn!(
+/// Says where the admin API key in force comes from; logged on every start.
+fn log_key_source(source: &KeySource) {
+    match source {
+        KeySource::Configured => tracing::info!("admin API key: configured (API_KEY)"),
+        KeySource::Stored(path) => tracing::info!(
+            file = %path.display(),
+            "admin API key: generated on an earlier start, read from the credentials file"
+        ),
+        KeySource::Generated(path) => tracing::info!(
+            file = %path.display(),
+            "admin API key: generated now (first start) into the credentials file"
+        ),
+        KeySource::Disabled => tracing::warn!(
             "API_AUTH_DISABLED=true: every request is served as admin without authentication"
-        );
+        ),
     }
+}
+
+async fn bind(config: &Config) -> Result<(TcpListener, SocketAddr), ServeError> {
+    let addr = format!("{}:{}", config.api_host, config.api_port);
+    let failed = |e: std::io::Error| ServeError::Bind {
+        addr: addr.clone(),
+        reason: e.to_string(),
+    };
+    let listener = TcpListener::bind(&addr).await.map_err(failed)?;
+    let local = listener.local_addr().map_err(failed)?;
+    Ok((listener, local))
+}
+
+async fn serve(config: Config) -> Result<(), ServeError> {
+    // Everything that only reads the configuration comes first, then the port: a bad template
+    // or a port in use stops start-up before anything is created in DATA_DIR.
     let secret_template = SecretTemplate::parse(&config.webhook.signing_secret_template)
         .map_err(ServeError::SecretTemplate)?;
     let registry = Registry::new(config.webhook.mode)?;
@@ -117,6 +127,19 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         config.delivery_timeout,
         config.delivery_max_concurrency_per_destination,
     )?;
+    let (listener, local) = bind(&config).await?;
+    crate::store::create_private_dir(&config.data_dir).map_err(|e| ServeError::DataDir {
+        path: config.data_dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let instance_lock = instance::acquire(&config.data_dir, STORE_FILE)?;
+    let resolved = credentials::resolve(
+        &config.data_dir,
+        config.api_key.as_deref(),
+        config.api_jwt_secret.as_deref(),
+        config.auth_disabled,
+    )?;
+    log_key_source(&resolved.api_key_source);
     let (store, store_thread) = Store::open(&config.data_dir)?;
     let clock = Clock::system();
     let dispatcher = Dispatcher::start(
@@ -130,17 +153,13 @@ async fn serve(config: Config) -> Result<(), ServeError> {
             ids: config.ids.clone(),
         },
     )?;
-    let addr = format!("{}:{}", config.api_host, config.api_port);
-    let listener = TcpListener::bind(&addr)
-        .await
-        .map_err(|e| ServeError::Bind {
-            addr: addr.clone(),
-            reason: e.to_string(),
-        })?;
-    let local: SocketAddr = listener.local_addr().map_err(|e| ServeError::Bind {
-        addr: addr.clone(),
-        reason: e.to_string(),
-    })?;
+    tracing::info!(
+        retry = %config.retry.describe(),
+        timeout_s = config.delivery_timeout.as_secs(),
+        max_concurrency = config.delivery_max_concurrency,
+        max_per_destination = config.delivery_max_concurrency_per_destination,
+        "delivery policy"
+    );
     let state = Arc::new(AppState {
         keys: AuthKeys::new(
             resolved.api_key,
@@ -169,6 +188,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
     if !store_thread.join(Duration::from_secs(10)).await {
         tracing::warn!("the store writer was still busy at exit; acknowledged writes are durable");
     }
+    drop(instance_lock);
     tracing::info!("stopped");
     Ok(())
 }
