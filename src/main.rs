@@ -19,7 +19,7 @@ mod store;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli: cli::Cli = argh::from_env();
+    let cli = cli::parse();
     if cli.version {
         println!("outpost {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;

@@ -343,14 +343,23 @@ impl Config {
         Ok(config)
     }
 
-    /// The effective settings as `NAME=value` lines, secrets redacted.
-    pub fn redacted_lines(&self) -> Vec<String> {
+    /// The effective settings as `NAME=value` lines, secrets redacted. `generated_in` names
+    /// the file holding a generated value of an unset secret, if there is one.
+    pub fn redacted_lines(&self, generated_in: impl Fn(&str) -> Option<PathBuf>) -> Vec<String> {
         settings::SETTINGS
             .iter()
             .map(|s| match self.raw.get(s.name) {
                 Some(_) if s.secret => format!("{}=<redacted>  # {}", s.name, s.about),
                 Some(value) => format!("{}={value}  # {}", s.name, s.about),
-                None => format!("# {} is unset  # {}", s.name, s.about),
+                None => match generated_in(s.name).filter(|_| s.secret) {
+                    Some(file) => format!(
+                        "{}=<redacted>  # generated, kept in {}; {}",
+                        s.name,
+                        file.display(),
+                        s.about
+                    ),
+                    None => format!("# {} is unset  # {}", s.name, s.about),
+                },
             })
             .collect()
     }
