@@ -8,8 +8,8 @@ use crate::config::LogFormat;
 
 /// Installs the process-wide subscriber; a second call is a no-op.
 pub fn init(level: &str, format: LogFormat) {
-    let filter =
-        EnvFilter::try_new(format!("outpost={level},warn")).unwrap_or_else(|_| EnvFilter::new("info"));
+    let filter = EnvFilter::try_new(format!("outpost={level},warn"))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -91,12 +91,12 @@ fn log_key_source(source: &KeySource) {
     match source {
         KeySource::Configured => tracing::info!("admin API key: configured (API_KEY)"),
         KeySource::Stored(path) => tracing::info!(
-            file = %path.display(),
-            "admin API key: generated on an earlier start, read from the credentials file"
+            "admin API key: generated on an earlier start, read from {}",
+            path.display()
         ),
         KeySource::Generated(path) => tracing::info!(
-            file = %path.display(),
-            "admin API key: generated now (first start) into the credentials file"
+            "admin API key: generated now (first start) into {}",
+            path.display()
         ),
         KeySource::Disabled => tracing::warn!(
             "API_AUTH_DISABLED=true: every request is served as admin without authentication"
@@ -154,11 +154,12 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         },
     )?;
     tracing::info!(
-        retry = %config.retry.describe(),
-        timeout_s = config.delivery_timeout.as_secs(),
-        max_concurrency = config.delivery_max_concurrency,
-        max_per_destination = config.delivery_max_concurrency_per_destination,
-        "delivery policy"
+        "delivery policy: {}; attempt timeout {} s; at most {} deliveries in flight, {} per \
+         destination",
+        config.retry.describe(),
+        config.delivery_timeout.as_secs(),
+        config.delivery_max_concurrency,
+        config.delivery_max_concurrency_per_destination
     );
     let state = Arc::new(AppState {
         keys: AuthKeys::new(

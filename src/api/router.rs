@@ -144,7 +144,7 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Reply {
     let reply = answer(&state, route, request).await;
     tracing::debug!(
         method = %method,
-        route = pattern,
+        route = %pattern,
         status = reply.status().as_u16(),
         duration_ms = started.elapsed().as_secs_f64() * 1e3,
         "request"

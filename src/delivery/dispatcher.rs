@@ -104,10 +104,10 @@ impl Dispatcher {
         let Ok(mut workers) = self.task.await else {
             return;
         };
-        if !workers.is_empty() {
+        if workers.is_empty() {
+            tracing::info!("no deliveries in flight");
+        } else {
             tracing::info!(
-                in_flight = workers.len(),
-                deadline_s = deadline.as_secs_f64(),
                 "waiting for {} in-flight deliveries for at most {} s",
                 workers.len(),
                 deadline.as_secs_f64()
