@@ -47,7 +47,7 @@ if command -v node >/dev/null && command -v npm >/dev/null; then
   if [ ! -f tests/sdk-ts/node_modules/.package-lock.json ] \
     || [ tests/sdk-ts/package-lock.json -nt tests/sdk-ts/node_modules/.package-lock.json ]; then
     echo "== installing the TypeScript SDK into tests/sdk-ts/node_modules"
-    (cd tests/sdk-ts && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+    (cd tests/sdk-ts && npm ci --no-audit --no-fund --no-update-notifier --loglevel=error >/dev/null)
   fi
 else
   echo "skipped: the TypeScript SDK test needs node and npm (Debian/Ubuntu: apt-get install nodejs npm)"
