@@ -5,7 +5,38 @@ use std::path::PathBuf;
 
 use argh::FromArgs;
 
-/// outpost: event and webhook delivery from one binary and one data file.
+/// Parses the process's arguments as `argh::from_env` does, also taking `-h` for `--help`.
+pub fn parse() -> Cli {
+    let strings: Vec<String> = std::env::args_os()
+        .map(|s| s.to_string_lossy().into_owned())
+        .map(|s| if s == "-h" { "--help".to_string() } else { s })
+        .collect();
+    let program = strings
+        .first()
+        .and_then(|p| std::path::Path::new(p).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("outpost")
+        .to_string();
+    let args: Vec<&str> = strings.iter().skip(1).map(String::as_str).collect();
+    Cli::from_args(&[&program], &args).unwrap_or_else(|early_exit| {
+        std::process::exit(match early_exit.status {
+            Ok(()) => {
+                println!("{}", early_exit.output);
+                0
+            }
+            Err(()) => {
+                eprintln!(
+                    "{}\nRun {program} --help for more information.",
+                    early_exit.output
+                );
+                1
+            }
+        })
+    })
+}
+
+/// outpost: event and webhook delivery from one binary and one data file. Without a command,
+/// `outpost` starts the server, like `outpost serve`.
 #[derive(FromArgs, Debug)]
 pub struct Cli {
     /// print the version and exit
@@ -47,7 +78,8 @@ pub struct ConfigArgs {
     pub config: Option<PathBuf>,
 }
 
-/// Mint a tenant JWT (24 h) from the configured API_JWT_SECRET and print it.
+/// Mint a tenant JWT (24 h) and print it, signed with API_JWT_SECRET or, when that is not
+/// configured, with the secret the server generated into DATA_DIR/credentials.env.
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "token")]
 pub struct TokenArgs {

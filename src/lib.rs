@@ -11,6 +11,8 @@ pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod delivery;
+pub mod instance;
+pub mod logging;
 pub mod model;
 pub mod notify;
 pub mod serve;

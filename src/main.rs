@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use outpost::{bench, cli, commands, serve};
 
 fn main() -> ExitCode {
-    let cli: cli::Cli = argh::from_env();
+    let cli = cli::parse();
     if cli.version {
         println!("outpost {}", env!("CARGO_PKG_VERSION"));
         return ExitCode::SUCCESS;

@@ -1,6 +1,7 @@
 //! `outpost serve`: the process around the library server — loads the configuration, sets up
-//! logging and the runtime, binds the port, starts the server, tells systemd it is ready, and
-//! shuts it down in order on SIGTERM or SIGINT.
+//! logging and the runtime, binds the port (before anything touches DATA_DIR, so a port in use
+//! leaves nothing behind), starts the server, tells systemd it is ready, and shuts it down in
+//! order on SIGTERM or SIGINT.
 
 use std::path::Path;
 
@@ -11,19 +12,9 @@ use crate::config::Config;
 use crate::notify;
 use crate::server::{self, ServeError};
 
-pub fn init_logging(level: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(format!("outpost={level},warn"))
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .try_init();
-}
-
 pub fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
     let config = Config::load(config_file)?;
-    init_logging(&config.log_level);
+    crate::logging::init(&config.log_level, config.log_format);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -57,7 +48,9 @@ async fn shutdown_signal() {
 }
 
 async fn serve(config: Config) -> Result<(), ServeError> {
-    // Bind first: a port that cannot be had stops start-up before anything is written.
+    // Settings that only need reading are checked before the port is taken, and the port
+    // before DATA_DIR is touched: a bad template or a port in use leaves nothing behind.
+    server::check_settings(&config)?;
     let addr = format!("{}:{}", config.api_host, config.api_port);
     let listener = TcpListener::bind(&addr)
         .await

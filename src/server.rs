@@ -17,15 +17,16 @@ use tokio::task::JoinHandle;
 use crate::api::{self, AppState, AuthKeys};
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
-use crate::credentials::{self, CredentialsError};
+use crate::credentials::{self, CredentialsError, KeySource};
 use crate::delivery::{
     Dispatcher, DispatcherSettings, Providers, WebhookConfigError, WebhookSender,
 };
+use crate::instance::{self, InstanceError};
 use crate::model::destination_type::{Registry, RegistryError};
 use crate::model::secret::SecretTemplate;
 use crate::model::template::TemplateError;
 use crate::model::topics::TopicRules;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, STORE_FILE};
 
 /// How long open requests may take to finish after a shutdown signal.
 const HTTP_GRACE: Duration = Duration::from_secs(10);
@@ -38,6 +39,10 @@ pub enum ServeError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
+    #[error(transparent)]
+    Instance(#[from] InstanceError),
+    #[error("cannot create the data directory {path}: {reason}")]
+    DataDir { path: String, reason: String },
     #[error("cannot open the store: {0}")]
     Store(#[from] StoreError),
     #[error("built-in destination type metadata is broken: {0}")]
@@ -91,8 +96,54 @@ impl ServerHandle {
     }
 }
 
-/// Starts outpost on `listener`: resolves credentials, opens the store in the configured data
-/// directory, starts the dispatcher and serves the API until [`ServerHandle::shutdown`].
+/// Says where the admin API key in force comes from; logged on every start.
+fn log_key_source(source: &KeySource) {
+    match source {
+        KeySource::Configured => tracing::info!("admin API key: configured (API_KEY)"),
+        KeySource::Stored(path) => tracing::info!(
+            "admin API key: generated on an earlier start, read from {}",
+            path.display()
+        ),
+        KeySource::Generated(path) => tracing::info!(
+            "admin API key: generated now (first start) into {}",
+            path.display()
+        ),
+        KeySource::Disabled => tracing::warn!(
+            "API_AUTH_DISABLED=true: every request is served as admin without authentication"
+        ),
+    }
+}
+
+/// What start-up builds from the configuration alone, before anything touches DATA_DIR.
+struct Prepared {
+    secret_template: SecretTemplate,
+    registry: Registry,
+    webhook: WebhookSender,
+}
+
+fn prepare(config: &Config) -> Result<Prepared, ServeError> {
+    Ok(Prepared {
+        secret_template: SecretTemplate::parse(&config.webhook.signing_secret_template)
+            .map_err(ServeError::SecretTemplate)?,
+        registry: Registry::new(config.webhook.mode)?,
+        webhook: WebhookSender::new(
+            &config.webhook,
+            config.http_user_agent.clone(),
+            config.delivery_timeout,
+            config.delivery_max_concurrency_per_destination,
+        )?,
+    })
+}
+
+/// Checks the settings that need no data directory (templates, webhook header names), so a
+/// caller can refuse a bad configuration before binding a port or touching DATA_DIR.
+pub fn check_settings(config: &Config) -> Result<(), ServeError> {
+    prepare(config).map(drop)
+}
+
+/// Starts outpost on `listener`: takes the data directory (one server per directory), resolves
+/// credentials, opens the store, starts the dispatcher and serves the API until
+/// [`ServerHandle::shutdown`].
 pub async fn start(
     listener: TcpListener,
     config: Config,
@@ -102,32 +153,23 @@ pub async fn start(
         addr: "listener".into(),
         reason: e.to_string(),
     })?;
+    let Prepared {
+        secret_template,
+        registry,
+        webhook,
+    } = prepare(&config)?;
+    crate::store::create_private_dir(&config.data_dir).map_err(|e| ServeError::DataDir {
+        path: config.data_dir.display().to_string(),
+        reason: e.to_string(),
+    })?;
+    let instance_lock = instance::acquire(&config.data_dir, STORE_FILE)?;
     let resolved = credentials::resolve(
         &config.data_dir,
         config.api_key.as_deref(),
         config.api_jwt_secret.as_deref(),
         config.auth_disabled,
     )?;
-    if let Some(path) = &resolved.generated_into {
-        tracing::warn!(
-            path = %path.display(),
-            "generated API credentials on first start; the admin API key is in this file"
-        );
-    }
-    if resolved.api_key.is_none() {
-        tracing::warn!(
-            "API_AUTH_DISABLED=true: every request is served as admin without authentication"
-        );
-    }
-    let secret_template = SecretTemplate::parse(&config.webhook.signing_secret_template)
-        .map_err(ServeError::SecretTemplate)?;
-    let registry = Registry::new(config.webhook.mode)?;
-    let webhook = WebhookSender::new(
-        &config.webhook,
-        config.http_user_agent.clone(),
-        config.delivery_timeout,
-        config.delivery_max_concurrency_per_destination,
-    )?;
+    log_key_source(&resolved.api_key_source);
     let (store, store_thread) = Store::open(&config.data_dir)?;
     let dispatcher = Dispatcher::start(
         store.clone(),
@@ -140,6 +182,14 @@ pub async fn start(
             ids: config.ids.clone(),
         },
     )?;
+    tracing::info!(
+        "delivery policy: {}; attempt timeout {} s; at most {} deliveries in flight, {} per \
+         destination",
+        config.retry.describe(),
+        config.delivery_timeout.as_secs(),
+        config.delivery_max_concurrency,
+        config.delivery_max_concurrency_per_destination
+    );
     let state = Arc::new(AppState {
         keys: AuthKeys::new(
             resolved.api_key,
@@ -171,6 +221,7 @@ pub async fn start(
                 "the store writer was still busy at exit; acknowledged writes are durable"
             );
         }
+        drop(instance_lock);
     });
     Ok(ServerHandle {
         addr,

@@ -1,8 +1,10 @@
 //! Request routing: maps method and path to a handler, runs the route's auth rule first, and
 //! turns every failure into upstream's error response. Unknown paths answer 404 JSON, known
-//! paths with the wrong method 405.
+//! paths with the wrong method 405. At `debug` it logs one line per request: method, route
+//! pattern, status and duration — never the raw path's values, the query string or a header.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use hyper::body::Incoming;
 use hyper::header::HOST;
@@ -37,6 +39,42 @@ enum Route {
     Event(String),
     Attempts,
     Attempt(String),
+}
+
+impl Route {
+    /// The route's pattern, as logged (ids and tokens never appear).
+    fn pattern(&self) -> &'static str {
+        match self {
+            Route::Health => "/healthz",
+            Route::Topics => "/api/v1/topics",
+            Route::DestinationTypes => "/api/v1/destination-types",
+            Route::DestinationType(_) => "/api/v1/destination-types/:type",
+            Route::Tenants => "/api/v1/tenants",
+            Route::Tenant(_) => "/api/v1/tenants/:tenant_id",
+            Route::TenantToken(_) => "/api/v1/tenants/:tenant_id/token",
+            Route::TenantPortal(_) => "/api/v1/tenants/:tenant_id/portal",
+            Route::Destinations(_) => "/api/v1/tenants/:tenant_id/destinations",
+            Route::Destination(..) => "/api/v1/tenants/:tenant_id/destinations/:destination_id",
+            Route::DestinationEnable(..) => {
+                "/api/v1/tenants/:tenant_id/destinations/:destination_id/enable"
+            }
+            Route::DestinationDisable(..) => {
+                "/api/v1/tenants/:tenant_id/destinations/:destination_id/disable"
+            }
+            Route::DestinationAttempts(..) => {
+                "/api/v1/tenants/:tenant_id/destinations/:destination_id/attempts"
+            }
+            Route::DestinationAttempt(..) => {
+                "/api/v1/tenants/:tenant_id/destinations/:destination_id/attempts/:attempt_id"
+            }
+            Route::Publish => "/api/v1/publish",
+            Route::Retry => "/api/v1/retry",
+            Route::Events => "/api/v1/events",
+            Route::Event(_) => "/api/v1/events/:event_id",
+            Route::Attempts => "/api/v1/attempts",
+            Route::Attempt(_) => "/api/v1/attempts/:attempt_id",
+        }
+    }
 }
 
 fn resolve(path: &str) -> Option<Route> {
@@ -96,14 +134,37 @@ fn method_not_allowed() -> ApiError {
 
 /// Serves one request; never fails.
 pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Reply {
-    match dispatch(&state, request).await {
+    let route = resolve(request.uri().path());
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return answer(&state, route, request).await;
+    }
+    let started = Instant::now();
+    let method = request.method().clone();
+    let pattern = route.as_ref().map_or("(no route)", Route::pattern);
+    let reply = answer(&state, route, request).await;
+    tracing::debug!(
+        method = %method,
+        route = %pattern,
+        status = reply.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1e3,
+        "request"
+    );
+    reply
+}
+
+async fn answer(state: &Arc<AppState>, route: Option<Route>, request: Request<Incoming>) -> Reply {
+    match dispatch(state, route, request).await {
         Ok(reply) => reply,
         Err(error) => error.into_reply(),
     }
 }
 
-async fn dispatch(state: &Arc<AppState>, request: Request<Incoming>) -> Result<Reply, ApiError> {
-    let route = resolve(request.uri().path()).ok_or_else(|| ApiError::not_found("not found"))?;
+async fn dispatch(
+    state: &Arc<AppState>,
+    route: Option<Route>,
+    request: Request<Incoming>,
+) -> Result<Reply, ApiError> {
+    let route = route.ok_or_else(|| ApiError::not_found("not found"))?;
     let query = Query::parse(request.uri().query());
     let method = request.method().clone();
     let (parts, body) = request.into_parts();

@@ -157,7 +157,7 @@ async fn window(
         if next >= end {
             break;
         }
-        if tick % REPORT_EVERY == 0 {
+        if tick.is_multiple_of(REPORT_EVERY) {
             if let (Some(now), Ok(io)) = (server::sample(pid), read_io(pid)) {
                 let (voluntary, involuntary) = threads.switches();
                 eprintln!(

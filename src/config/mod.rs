@@ -54,10 +54,20 @@ pub struct WebhookSettings {
     pub include_millisecond_timestamp: bool,
 }
 
+/// How log records are written to standard error.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// One human-readable line per record.
+    Text,
+    /// One JSON object per line, for log shippers.
+    Json,
+}
+
 /// Every setting outpost uses, typed.
 #[derive(Clone, Debug)]
 pub struct Config {
     pub log_level: String,
+    pub log_format: LogFormat,
     pub api_host: String,
     pub api_port: u16,
     pub api_key: Option<String>,
@@ -293,8 +303,14 @@ impl Config {
             interval_seconds: r.positive("RETRY_INTERVAL_SECONDS")?,
             max_retry_limit: r.number("MAX_RETRY_LIMIT")?,
         };
+        let log_format = match r.text("LOG_FORMAT").as_str() {
+            "" | "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            _ => return Err(r.invalid("LOG_FORMAT", "expected text or json")),
+        };
         let config = Config {
             log_level: r.text("LOG_LEVEL"),
+            log_format,
             api_host: r.text("API_HOST"),
             api_port,
             api_key: r.optional("API_KEY"),
@@ -334,14 +350,23 @@ impl Config {
         Ok(config)
     }
 
-    /// The effective settings as `NAME=value` lines, secrets redacted.
-    pub fn redacted_lines(&self) -> Vec<String> {
+    /// The effective settings as `NAME=value` lines, secrets redacted. `generated_in` names
+    /// the file holding a generated value of an unset secret, if there is one.
+    pub fn redacted_lines(&self, generated_in: impl Fn(&str) -> Option<PathBuf>) -> Vec<String> {
         settings::SETTINGS
             .iter()
             .map(|s| match self.raw.get(s.name) {
                 Some(_) if s.secret => format!("{}=<redacted>  # {}", s.name, s.about),
                 Some(value) => format!("{}={value}  # {}", s.name, s.about),
-                None => format!("# {} is unset  # {}", s.name, s.about),
+                None => match generated_in(s.name).filter(|_| s.secret) {
+                    Some(file) => format!(
+                        "{}=<redacted>  # generated, kept in {}; {}",
+                        s.name,
+                        file.display(),
+                        s.about
+                    ),
+                    None => format!("# {} is unset  # {}", s.name, s.about),
+                },
             })
             .collect()
     }
@@ -371,6 +396,15 @@ mod tests {
         assert_eq!(c.webhook.header_prefix, "x-outpost-");
         assert_eq!(c.webhook.max_response_body_bytes, 131_072);
         assert_eq!(c.data_dir, PathBuf::from("./outpost-data"));
+        assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn log_format() {
+        let c = raw_with(&[("LOG_FORMAT", "json")]).unwrap();
+        assert_eq!(c.log_format, LogFormat::Json);
+        let err = raw_with(&[("LOG_FORMAT", "xml")]).unwrap_err().to_string();
+        assert!(err.contains("LOG_FORMAT"), "{err}");
     }
 
     #[test]

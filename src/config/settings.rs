@@ -33,7 +33,12 @@ pub const SETTINGS: &[Setting] = &[
     s(
         "LOG_LEVEL",
         Some("info"),
-        "Log level: error, warn, info, debug or trace.",
+        "Log level: error, warn, info, debug (adds a line per request and per delivery attempt) or trace.",
+    ),
+    s(
+        "LOG_FORMAT",
+        Some("text"),
+        "Log format: text (one readable line per record) or json (one JSON object per line).",
     ),
     s(
         "API_PORT",

@@ -104,6 +104,15 @@ impl Dispatcher {
         let Ok(mut workers) = self.task.await else {
             return;
         };
+        if workers.is_empty() {
+            tracing::info!("no deliveries in flight");
+        } else {
+            tracing::info!(
+                "waiting for {} in-flight deliveries for at most {} s",
+                workers.len(),
+                deadline.as_secs_f64()
+            );
+        }
         let drained = async { while workers.join_next().await.is_some() {} };
         if tokio::time::timeout(deadline, drained).await.is_err() {
             tracing::warn!(
@@ -279,6 +288,17 @@ async fn attempt(shared: &Shared, key: QueueKey, snapshot: DeliverySnapshot) -> 
         response_data: outcome.response_data.map(|v| v.to_string()),
         topic: event.topic.clone(),
     };
+    tracing::debug!(
+        event = %attempt.event_id,
+        destination = %attempt.destination_id,
+        tenant = %attempt.tenant_id,
+        destination_type = %attempt.destination_type,
+        attempt = attempt.attempt_number,
+        success = outcome.success,
+        code = %attempt.code,
+        duration_ms = (attempt.time_nanos - started) as f64 / 1e6,
+        "delivery attempt"
+    );
     let retry_after_ms = if outcome.success {
         None
     } else {

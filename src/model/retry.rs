@@ -33,6 +33,23 @@ impl RetryPolicy {
         };
         Some(seconds.saturating_mul(1000))
     }
+
+    /// One line for the start-up log, e.g. `up to 10 retries, 30 s x 2^(n-1) after attempt n`.
+    pub fn describe(&self) -> String {
+        if self.schedule.is_empty() {
+            format!(
+                "up to {} retries, {} s x 2^(n-1) after attempt n",
+                self.max_retry_limit, self.interval_seconds
+            )
+        } else {
+            let seconds: Vec<String> = self.schedule.iter().map(u64::to_string).collect();
+            format!(
+                "up to {} retries, after {} s",
+                self.schedule.len(),
+                seconds.join(", ")
+            )
+        }
+    }
 }
 
 #[cfg(test)]
@@ -45,6 +62,19 @@ mod tests {
             interval_seconds: 30,
             max_retry_limit: 10,
         }
+    }
+
+    #[test]
+    fn describes_itself() {
+        assert_eq!(
+            exponential().describe(),
+            "up to 10 retries, 30 s x 2^(n-1) after attempt n"
+        );
+        let schedule = RetryPolicy {
+            schedule: vec![1, 5, 10],
+            ..exponential()
+        };
+        assert_eq!(schedule.describe(), "up to 3 retries, after 1, 5, 10 s");
     }
 
     #[test]

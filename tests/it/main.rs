@@ -5,12 +5,15 @@ mod support;
 
 mod auth;
 mod bad_input;
+mod cli;
 mod delivery;
 mod destinations;
 mod fidelity;
+mod operator_log;
 mod ops;
 mod restart;
 mod schemas;
 mod sdk;
+mod sdk_ts;
 mod startup;
 mod tenants;

@@ -1,11 +1,13 @@
-//! Start-up: configuration errors name the setting, first start generates credentials, the
-//! version flag works.
+//! Start-up: configuration errors name the setting, first start generates credentials and
+//! every start says where the key comes from, a port in use fails before DATA_DIR is touched,
+//! a second server on a data dir in use is refused in plain words, the version flag works.
 
 use std::process::Command;
 
 use hyper::{Method, StatusCode};
 
 use crate::support::client::{Api, Auth};
+use crate::support::{ProcessServer, ServerOptions};
 
 fn outpost() -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_outpost"));
@@ -71,16 +73,18 @@ fn config_command_redacts_secrets() {
     assert!(text.contains("TOPICS=a,b"));
 }
 
-#[tokio::test]
-async fn first_start_generates_credentials_readable_only_by_owner() {
-    let temp = tempfile::tempdir().unwrap();
-    let data = temp.path().join("data");
+/// Starts `outpost serve` on `data` with no credentials configured; returns the child, its
+/// address and the log up to the `listening` line.
+async fn serve_unconfigured(
+    dir: &std::path::Path,
+    data: &std::path::Path,
+) -> (std::process::Child, std::net::SocketAddr, String) {
     let mut child = outpost()
         .args(["serve"])
-        .env("DATA_DIR", &data)
+        .env("DATA_DIR", data)
         .env("API_PORT", "0")
         .env("API_HOST", "127.0.0.1")
-        .current_dir(temp.path())
+        .current_dir(dir)
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
@@ -105,14 +109,29 @@ async fn first_start_generates_credentials_readable_only_by_owner() {
     })
     .await
     .unwrap();
+    (child, addr, log)
+}
+
+#[tokio::test]
+async fn first_start_generates_credentials_readable_only_by_owner() {
+    let temp = tempfile::tempdir().unwrap();
+    let data = temp.path().join("data");
+    let (mut child, addr, log) = serve_unconfigured(temp.path(), &data).await;
     let file = data.join("credentials.env");
-    assert!(log.contains("credentials.env"), "{log}");
+    assert!(
+        log.contains(&format!(
+            "admin API key: generated now (first start) into {}",
+            file.display()
+        )),
+        "{log}"
+    );
     let text = std::fs::read_to_string(&file).unwrap();
     let key = text
         .lines()
         .find_map(|l| l.strip_prefix("API_KEY="))
         .unwrap()
         .to_string();
+    assert!(!log.contains(&key), "the key itself is logged:\n{log}");
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
         std::fs::metadata(&file).unwrap().permissions().mode() & 0o777,
@@ -133,4 +152,84 @@ async fn first_start_generates_credentials_readable_only_by_owner() {
     );
     let _ = child.kill();
     let _ = child.wait();
+
+    // Every later start says where the key comes from too.
+    let (mut child, addr, log) = serve_unconfigured(temp.path(), &data).await;
+    assert!(
+        log.contains(&format!(
+            "admin API key: generated on an earlier start, read from {}",
+            file.display()
+        )),
+        "{log}"
+    );
+    assert_eq!(
+        Api::new(addr, &key)
+            .raw(Method::GET, "/api/v1/tenants", None, Auth::Admin)
+            .await
+            .status,
+        StatusCode::OK
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn a_port_in_use_fails_before_anything_is_created_in_data_dir() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let temp = tempfile::tempdir().unwrap();
+    let fresh = temp.path().join("fresh");
+    let empty = temp.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    for data in [&fresh, &empty] {
+        let out = outpost()
+            .args(["serve"])
+            .env("DATA_DIR", data)
+            .env("API_HOST", "127.0.0.1")
+            .env("API_PORT", &port)
+            .current_dir(temp.path())
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("cannot listen on 127.0.0.1:{port}")),
+            "{stderr}"
+        );
+    }
+    assert!(!fresh.exists(), "a data dir was created");
+    assert_eq!(std::fs::read_dir(&empty).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn a_second_server_on_a_data_dir_in_use_is_refused_in_plain_words() {
+    let server = ProcessServer::start(ServerOptions::default());
+    server.api.put("/api/v1/tenants/acme", None).await;
+    let out = outpost()
+        .args(["serve"])
+        .env("DATA_DIR", &server.data_dir)
+        .env("API_HOST", "127.0.0.1")
+        .env("API_PORT", "0")
+        .env("API_KEY", "k")
+        .env("API_JWT_SECRET", "s")
+        .current_dir(server.data_dir.parent().unwrap())
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let store = server.data_dir.join("outpost.redb");
+    let pid = server.pid().unwrap();
+    assert!(
+        stderr.contains(&format!(
+            "{} is in use by another outpost server (process {pid}",
+            store.display()
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("Database already open"), "{stderr}");
+    // The running server is unaffected.
+    assert_eq!(
+        server.api.get("/api/v1/tenants/acme").await.status,
+        StatusCode::OK
+    );
 }

@@ -1,5 +1,6 @@
-//! Starts the real binary as a child process and learns its port from the `listening` log line:
-//! for the tests whose subject is the process itself (signals, SIGKILL, exit status, logs).
+//! Starts the real binary as a child process and learns its port from the `listening` log line
+//! (text or `LOG_FORMAT=json`): for the tests whose subject is the process itself (signals,
+//! SIGKILL, exit status, logs).
 
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
@@ -18,6 +19,17 @@ pub struct ProcessServer {
     _temp: Option<Arc<tempfile::TempDir>>,
     pub log: Arc<Mutex<Vec<String>>>,
     pub api: Api,
+}
+
+/// The address in a `listening` log line: `addr=…` in text, the `addr` field in JSON.
+pub fn listening_addr(line: &str) -> Option<SocketAddr> {
+    if line.starts_with('{') {
+        let record: serde_json::Value = serde_json::from_str(line).ok()?;
+        return record.get("addr")?.as_str()?.parse().ok();
+    }
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("addr="))
+        .and_then(|a| a.parse().ok())
 }
 
 fn spawn(options: &ServerOptions, data_dir: &Path) -> (Child, SocketAddr, Arc<Mutex<Vec<String>>>) {
@@ -48,11 +60,7 @@ fn spawn(options: &ServerOptions, data_dir: &Path) -> (Child, SocketAddr, Arc<Mu
         let mut sent = false;
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
             if !sent && line.contains("listening") {
-                if let Some(addr) = line
-                    .split_whitespace()
-                    .find_map(|w| w.strip_prefix("addr="))
-                    .and_then(|a| a.parse::<SocketAddr>().ok())
-                {
+                if let Some(addr) = listening_addr(&line) {
                     let _ = tx.send(Ok(addr));
                     sent = true;
                 }
@@ -122,6 +130,27 @@ impl ProcessServer {
         self.signal("KILL");
         if let Some(mut child) = self.child.take() {
             let _ = child.wait();
+        }
+    }
+
+    /// The server's process id while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// Waits until a log line satisfies `found` (the log is read as the server writes it).
+    pub async fn wait_for_log(&self, found: impl Fn(&str) -> bool, timeout: Duration) -> String {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.log.lock().unwrap().iter().find(|l| found(l)) {
+                return line.clone();
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no such log line within {timeout:?}:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
