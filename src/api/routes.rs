@@ -356,4 +356,216 @@ mod tests {
         let found = find(&Method::GET, "/api/v1/events/a+b").expect("plus");
         assert_eq!(found.param("event_id"), Some("a+b"));
     }
+
+    /// The OpenAPI document, upstream's contract.
+    const SPEC: &str = include_str!("../../data/openapi.yaml");
+    /// Where the document's paths live on a self-hosted server.
+    const API_BASE: &str = "/api/v1";
+    /// Operations of the document not served, and why. The check fails when the document gains
+    /// an operation that is neither served nor listed here.
+    const NOT_SERVED: &[(&str, &str)] = &[
+        // Managed cloud only: upstream's server has no such route.
+        ("GET", "/config"),
+        ("PATCH", "/config"),
+        // Not implemented.
+        ("GET", "/metrics/events"),
+        ("GET", "/metrics/attempts"),
+    ];
+    /// Served routes the document does not list (full paths).
+    const NOT_IN_SPEC: &[(&str, &str)] = &[
+        // Upstream serves health at the root as well as under the API base.
+        ("GET", "/healthz"),
+    ];
+
+    /// One operation of the document: upper-case method, path, auth rule.
+    #[derive(Debug)]
+    struct Operation {
+        method: String,
+        path: String,
+        auth: Auth,
+    }
+
+    fn indent(line: &str) -> usize {
+        line.len() - line.trim_start_matches(' ').len()
+    }
+
+    /// The auth rule a set of security schemes means (any one of them suffices).
+    fn auth_of(mut schemes: Vec<String>, context: &str) -> Auth {
+        schemes.sort();
+        match schemes.iter().map(String::as_str).collect::<Vec<_>>()[..] {
+            [] => Auth::Public,
+            ["AdminApiKey"] => Auth::AdminOnly,
+            ["AdminApiKey", "TenantJwt"] => Auth::AdminOrTenant,
+            _ => panic!("{context}: security {schemes:?} maps to no auth rule"),
+        }
+    }
+
+    /// The scheme names of a `security:` list's items (`- Name: []`) following `lines[start]`,
+    /// at an indent deeper than `parent`.
+    fn schemes_after(lines: &[&str], start: usize, parent: usize) -> Vec<String> {
+        lines[start + 1..]
+            .iter()
+            .filter(|line| !line.trim().is_empty())
+            .take_while(|line| indent(line) > parent)
+            .map(|line| {
+                let item = line
+                    .trim()
+                    .strip_prefix("- ")
+                    .expect("a security list item");
+                let (name, scopes) = item.split_once(':').expect("`Name: []`");
+                assert_eq!(scopes.trim(), "[]", "{line}");
+                name.trim().to_string()
+            })
+            .collect()
+    }
+
+    /// A line-based reading of the parts of the document the table mirrors: the top-level
+    /// `servers` URLs and default `security`, and every operation under `paths` with its own
+    /// `security` when it has one. Block scalars (`|`, `>`) are skipped whole.
+    fn read_spec(text: &str) -> (Vec<String>, Vec<Operation>) {
+        const METHODS: [&str; 8] = [
+            "get", "put", "post", "patch", "delete", "head", "options", "trace",
+        ];
+        let lines: Vec<&str> = text.lines().collect();
+        let mut servers = Vec::new();
+        let mut default_auth = None;
+        // (method, path, own security) per operation.
+        let mut operations: Vec<(String, String, Option<Auth>)> = Vec::new();
+        let mut section = "";
+        let mut path = String::new();
+        let mut block: Option<usize> = None;
+        for (n, line) in lines.iter().enumerate() {
+            let trimmed = line.trim();
+            if trimmed.is_empty() || trimmed.starts_with('#') {
+                continue;
+            }
+            let depth = indent(line);
+            if let Some(parent) = block {
+                if depth > parent {
+                    continue;
+                }
+                block = None;
+            }
+            if trimmed.ends_with(": |")
+                || trimmed.ends_with(": >")
+                || trimmed.ends_with(": |-")
+                || trimmed.ends_with(": >-")
+            {
+                block = Some(depth);
+            }
+            let context = format!("line {}", n + 1);
+            match depth {
+                0 => {
+                    section = trimmed.split(':').next().unwrap_or("");
+                    if section == "security" {
+                        default_auth = Some(auth_of(schemes_after(&lines, n, 0), &context));
+                    }
+                }
+                2 if section == "servers" => {
+                    if let Some(url) = trimmed.strip_prefix("- url:") {
+                        servers.push(url.trim().to_string());
+                    }
+                }
+                2 if section == "paths" => {
+                    let key = trimmed.strip_suffix(':').expect("a path key");
+                    assert!(key.starts_with('/'), "{context}: path {key}");
+                    path = key.to_string();
+                }
+                4 if section == "paths" => {
+                    let key = trimmed.split(':').next().unwrap_or("");
+                    if METHODS.contains(&key) {
+                        assert_eq!(trimmed, format!("{key}:"), "{context}");
+                        operations.push((key.to_uppercase(), path.clone(), None));
+                    }
+                }
+                6 if section == "paths" && trimmed.starts_with("security:") => {
+                    let operation = operations.last_mut().expect("security under an operation");
+                    let schemes = match trimmed {
+                        "security: []" => Vec::new(),
+                        "security:" => schemes_after(&lines, n, 6),
+                        _ => panic!("{context}: unread security form {trimmed}"),
+                    };
+                    operation.2 = Some(auth_of(schemes, &context));
+                }
+                _ => {}
+            }
+        }
+        let default_auth = default_auth.expect("a top-level security default");
+        let operations = operations
+            .into_iter()
+            .map(|(method, path, auth)| Operation {
+                method,
+                path,
+                auth: auth.unwrap_or(default_auth),
+            })
+            .collect();
+        (servers, operations)
+    }
+
+    fn rows(method: &str, pattern: &str) -> usize {
+        ROUTES
+            .iter()
+            .filter(|r| r.method.as_str() == method && r.pattern == pattern)
+            .count()
+    }
+
+    #[test]
+    fn the_table_serves_the_openapi_document() {
+        let (servers, operations) = read_spec(SPEC);
+        assert!(
+            servers.iter().any(|url| url.ends_with(API_BASE)),
+            "no server under {API_BASE}: {servers:?}"
+        );
+        assert!(operations.len() > 20, "{operations:?}");
+        let mut problems = Vec::new();
+        for op in &operations {
+            let full = format!("{API_BASE}{}", op.path);
+            let listed = NOT_SERVED.contains(&(op.method.as_str(), op.path.as_str()));
+            match (listed, rows(&op.method, &full)) {
+                (true, 0) => {}
+                (true, _) => {
+                    problems.push(format!("{} {full} served, yet listed as not", op.method))
+                }
+                (false, 1) => {
+                    let route = ROUTES
+                        .iter()
+                        .find(|r| r.method.as_str() == op.method && r.pattern == full)
+                        .expect("counted above");
+                    if route.auth != op.auth {
+                        problems.push(format!(
+                            "{} {full}: table {:?}, document {:?}",
+                            op.method, route.auth, op.auth
+                        ));
+                    }
+                }
+                (false, n) => problems.push(format!("{} {full}: {n} rows", op.method)),
+            }
+        }
+        for route in ROUTES {
+            let method = route.method.as_str();
+            let in_spec = route.pattern.strip_prefix(API_BASE).is_some_and(|path| {
+                operations
+                    .iter()
+                    .any(|op| op.method == method && op.path == path)
+            });
+            let listed = NOT_IN_SPEC.contains(&(method, route.pattern));
+            if in_spec == listed {
+                problems.push(format!(
+                    "{method} {}: in the document {in_spec}, listed as not {listed}",
+                    route.pattern
+                ));
+            }
+        }
+        for (method, path) in NOT_SERVED {
+            if !operations
+                .iter()
+                .any(|op| op.method == *method && op.path == *path)
+            {
+                problems.push(format!(
+                    "{method} {path} listed as not served but not in the document"
+                ));
+            }
+        }
+        assert!(problems.is_empty(), "{problems:#?}");
+    }
 }
