@@ -44,27 +44,27 @@ async fn run(
     body: Incoming,
 ) -> Result<Reply, ApiError> {
     let route = matched.route;
-    let tenant = matched.param("tenant_id");
+    let path_tenant = matched.param("tenant_id");
     let access = match route.auth {
         Auth::Public => None,
         Auth::AdminOnly => Some(Access::AdminOnly),
         Auth::AdminOrTenant => Some(Access::AdminOrTenant),
     };
     // The path tenant must exist, except for the upsert that may create it.
-    let tenant_must_exist = tenant.is_some() && route.handler != Handler::UpsertTenant;
+    let tenant_must_exist = path_tenant.is_some() && route.handler != Handler::UpsertTenant;
     let who: Option<Authorized> = match access {
         Some(access) => Some(authorize(
             &state.keys,
             &state.store,
             &parts.headers,
             access,
-            tenant,
+            path_tenant,
             tenant_must_exist,
         )?),
         None => None,
     };
     let caller = || who.as_ref().ok_or_else(ApiError::internal);
-    let tenant = || tenant.ok_or_else(ApiError::internal);
+    let tenant = || path_tenant.ok_or_else(ApiError::internal);
     let query = Query::parse(parts.uri.query());
     let limit = state.config.max_request_body_bytes;
     match route.handler {
