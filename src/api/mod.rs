@@ -15,6 +15,7 @@ mod query;
 mod reply;
 mod retry;
 mod router;
+mod routes;
 mod schemas;
 mod tenants;
 

@@ -119,7 +119,7 @@ async fn debug_logs_each_request_and_attempt_without_secrets() {
     }
     let created = server
         .wait_for_log(
-            |l| l.contains("route=/api/v1/tenants/:tenant_id/destinations ") && l.contains("POST"),
+            |l| l.contains("route=/api/v1/tenants/{tenant_id}/destinations ") && l.contains("POST"),
             WAIT,
         )
         .await;
@@ -127,7 +127,7 @@ async fn debug_logs_each_request_and_attempt_without_secrets() {
     assert!(created.contains("duration_ms="), "{created}");
     let listed = server
         .wait_for_log(
-            |l| l.contains("route=/api/v1/tenants/:tenant_id/destinations ") && l.contains("GET"),
+            |l| l.contains("route=/api/v1/tenants/{tenant_id}/destinations ") && l.contains("GET"),
             WAIT,
         )
         .await;
