@@ -21,7 +21,7 @@ pub fn parse() -> Cli {
     Cli::from_args(&[&program], &args).unwrap_or_else(|early_exit| {
         std::process::exit(match early_exit.status {
             Ok(()) => {
-                println!("{}", early_exit.output);
+                crate::output::line(format_args!("{}", early_exit.output));
                 0
             }
             Err(()) => {

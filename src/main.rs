@@ -8,7 +8,7 @@ use outpost::{bench, cli, commands, serve};
 fn main() -> ExitCode {
     let cli = cli::parse();
     if cli.version {
-        println!("outpost {}", env!("CARGO_PKG_VERSION"));
+        outpost::output::line(format_args!("outpost {}", env!("CARGO_PKG_VERSION")));
         return ExitCode::SUCCESS;
     }
     let result = match cli.command {

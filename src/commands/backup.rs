@@ -10,7 +10,7 @@ use crate::store::{maintenance, STORE_FILE};
 pub fn backup(target: &Path, file: Option<&Path>) -> Result<(), String> {
     let config = Config::load(file).map_err(|e| e.to_string())?;
     let counts = maintenance::backup(&config.data_dir, target).map_err(|e| e.to_string())?;
-    println!("backup written to {}", target.display());
+    crate::output::line(format_args!("backup written to {}", target.display()));
     print_counts(&counts);
     Ok(())
 }
@@ -26,11 +26,11 @@ pub fn restore(source: &Path, replace: bool, file: Option<&Path>) -> Result<(), 
     }
     let counts =
         maintenance::restore(source, &config.data_dir, replace).map_err(|e| e.to_string())?;
-    println!(
+    crate::output::line(format_args!(
         "restored {} into {}",
         source.display(),
         config.data_dir.display()
-    );
+    ));
     print_counts(&counts);
     Ok(())
 }

@@ -15,7 +15,7 @@ pub fn check(path: Option<&Path>, file: Option<&Path>) -> Result<(), String> {
             .join(STORE_FILE),
     };
     let counts = maintenance::check(&path).map_err(|e| e.to_string())?;
-    println!("{}: ok", path.display());
+    crate::output::line(format_args!("{}: ok", path.display()));
     print_counts(&counts);
     Ok(())
 }

@@ -15,7 +15,7 @@ pub fn config(file: Option<&Path>) -> Result<(), String> {
             .map(|_| credentials::file_path(&config.data_dir))
     };
     for line in config.redacted_lines(generated_in) {
-        println!("{line}");
+        crate::output::line(format_args!("{line}"));
     }
     Ok(())
 }

@@ -16,6 +16,6 @@ use crate::store::maintenance::TableCounts;
 /// Prints `table rows` lines.
 fn print_counts(counts: &TableCounts) {
     for (table, rows) in counts {
-        println!("  {table:<20} {rows}");
+        crate::output::line(format_args!("  {table:<20} {rows}"));
     }
 }

@@ -27,6 +27,6 @@ pub fn token(tenant: &str, file: Option<&Path>) -> Result<(), String> {
     let token = keys
         .mint(tenant, clock.now_seconds())
         .map_err(|_| "could not sign the token".to_string())?;
-    println!("{token}");
+    crate::output::line(format_args!("{token}"));
     Ok(())
 }

@@ -132,3 +132,25 @@ async fn restore_next_to_a_running_server_says_to_stop_it_first() {
         hyper::StatusCode::OK
     );
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    // As in `outpost --help | head -0`: the reader is gone before anything is written.
+    for args in [&["--help"][..], &["--version"][..]] {
+        let (reader, writer) = std::io::pipe().expect("pipe");
+        drop(reader);
+        let output = Command::new(env!("CARGO_BIN_EXE_outpost"))
+            .args(args)
+            .env_clear()
+            .stdout(writer)
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .expect("run outpost");
+        assert!(
+            !stderr(&output).contains("panicked"),
+            "{args:?}: {}",
+            stderr(&output)
+        );
+        assert!(output.status.success(), "{args:?}: {:?}", output.status);
+    }
+}
