@@ -1,5 +1,5 @@
 //! Command-line interface (argh): `outpost serve`, the operator commands (`config`, `token`,
-//! `backup`, `restore`, `check`), `outpost bench` and `outpost --version`. Parsing only.
+//! `backup`, `restore`, `check`) and `outpost --version`. Parsing only.
 
 use std::path::PathBuf;
 
@@ -46,8 +46,6 @@ pub struct Cli {
     pub command: Option<Command>,
 }
 
-// Built once per run, so the size of the bench flags does not matter.
-#[allow(clippy::large_enum_variant)]
 #[derive(FromArgs, Debug)]
 #[argh(subcommand)]
 pub enum Command {
@@ -57,7 +55,6 @@ pub enum Command {
     Backup(BackupArgs),
     Restore(RestoreArgs),
     Check(CheckArgs),
-    Bench(crate::bench::BenchArgs),
 }
 
 /// Run the API server and the delivery engine.

@@ -4,7 +4,6 @@
 #![forbid(unsafe_code)]
 
 pub mod api;
-pub mod bench;
 pub mod cli;
 pub mod clock;
 pub mod commands;

@@ -3,7 +3,7 @@
 
 use std::process::ExitCode;
 
-use outpost::{bench, cli, commands, serve};
+use outpost::{cli, commands, serve};
 
 fn main() -> ExitCode {
     let cli = cli::parse();
@@ -19,7 +19,6 @@ fn main() -> ExitCode {
             };
             serve::run(file.as_deref()).map_err(|e| e.to_string())
         }
-        Some(cli::Command::Bench(args)) => bench::run(args),
         Some(cli::Command::Config(args)) => commands::config(args.config.as_deref()),
         Some(cli::Command::Token(args)) => commands::token(&args.tenant, args.config.as_deref()),
         Some(cli::Command::Backup(args)) => commands::backup(&args.to, args.config.as_deref()),

@@ -62,10 +62,27 @@ fn listening_addr(line: &str) -> Option<SocketAddr> {
     rest.split_whitespace().next()?.parse().ok()
 }
 
+/// The server to spawn: `$OUTPOST_BIN`, else the `outpost` executable beside this one (cargo
+/// builds both into the same directory).
+fn server_executable() -> Result<std::path::PathBuf, String> {
+    if let Some(path) = std::env::var_os("OUTPOST_BIN") {
+        return Ok(path.into());
+    }
+    let me = std::env::current_exe()
+        .map_err(|e| format!("cannot find this executable's directory: {e}"))?;
+    let beside = me.with_file_name("outpost");
+    if beside.is_file() {
+        Ok(beside)
+    } else {
+        Err(format!(
+            "no outpost executable at {} (build it with cargo build --release, or set OUTPOST_BIN)",
+            beside.display()
+        ))
+    }
+}
+
 pub async fn spawn(spec: SpawnSpec<'_>, clock: &BenchClock) -> Result<ServerProcess, String> {
-    let exe =
-        std::env::current_exe().map_err(|e| format!("cannot find the outpost executable: {e}"))?;
-    let mut command = Command::new(exe);
+    let mut command = Command::new(server_executable()?);
     command
         .arg("serve")
         .current_dir(spec.work_dir)

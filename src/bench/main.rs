@@ -1,6 +1,6 @@
-//! `outpost bench`: the benchmark. Parses its flags, resolves a scenario into a plan, and runs
-//! it: a receiver, a server (spawned from this executable on a fresh data directory, or a
-//! running one via `--url`), a tenant with fan-out webhook destinations, open-loop publish load,
+//! `outpost-bench`: the benchmark, a binary of its own. Parses its flags, resolves a scenario
+//! into a plan, and runs it: a receiver, a server (the `outpost` executable beside this one, or
+//! `--server-bin`, spawned on a fresh data directory, or a running one via `--url`), a tenant with fan-out webhook destinations, open-loop publish load,
 //! a drain wait, then the report. The backlog and idle scenarios have their own runners
 //! (`backlog.rs`, `idle.rs`).
 
@@ -36,9 +36,9 @@ const BENCH_API_KEY: &str = "outpost-bench-key";
 const FAST_RETRIES: &str = "1,1,1,1,1,1,1,1,1,1";
 
 /// Benchmark outpost: publish load, receive the deliveries, report throughput, latency,
-/// losses and the server's memory and CPU.
+/// losses and the server's memory and CPU. Spawns the outpost executable beside this one (or
+/// $OUTPOST_BIN) unless --url names a running server.
 #[derive(FromArgs, Debug)]
-#[argh(subcommand, name = "bench")]
 pub struct BenchArgs {
     /// fanout1, fanout10, payload64k, failures, backlog, idle, or all (default fanout1)
     #[argh(option, default = "String::from(\"fanout1\")")]
@@ -309,8 +309,19 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
     })
 }
 
-/// Entry point of `outpost bench`.
-pub fn run(args: BenchArgs) -> Result<(), String> {
+fn main() -> std::process::ExitCode {
+    let args: BenchArgs = argh::from_env();
+    match run(args) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("outpost-bench: {message}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the chosen scenarios and writes their report.
+fn run(args: BenchArgs) -> Result<(), String> {
     let chosen: Vec<&Scenario> = if args.scenario == "all" {
         SCENARIOS.iter().collect()
     } else {
