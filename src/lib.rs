@@ -16,3 +16,4 @@ pub mod notify;
 pub mod serve;
 pub mod server;
 pub mod store;
+pub mod template;
