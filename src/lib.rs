@@ -17,3 +17,4 @@ pub mod serve;
 pub mod server;
 pub mod store;
 pub mod template;
+pub mod time;

@@ -1,4 +1,4 @@
-//! Pure domain: ids, timestamps, tenants, destinations, topic rules, the filter language,
+//! Pure domain: ids, tenants, destinations, topic rules, the filter language,
 //! destination-type validation, secrets and signatures.
 //!
 //! Nothing in here performs I/O, touches tokio or knows about redb; everything is unit-tested
@@ -17,7 +17,6 @@ pub mod secret;
 pub mod signing;
 pub mod strmap;
 pub mod tenant;
-pub mod timestamp;
 pub mod topics;
 
 /// A JSON `map<string,string>` field (metadata, config, credentials, …). Sorted, like Go's

@@ -4,6 +4,8 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use crate::time::Timestamp;
+
 /// A value a template can see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TemplateValue {
@@ -76,55 +78,40 @@ impl<T: Into<TemplateValue>> From<Vec<T>> for TemplateValue {
     }
 }
 
-/// An instant, as nanoseconds since the Unix epoch. Templates can read `.Unix`, `.UnixMilli`,
-/// `.UnixMicro` and `.UnixNano` (floored like Go's methods); printed directly it renders as
-/// RFC 3339 UTC with whole seconds.
+/// An instant. Templates can read `.Unix`, `.UnixMilli`, `.UnixMicro` and `.UnixNano` (floored
+/// like Go's methods); printed directly it renders as RFC 3339 UTC with whole seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub struct TemplateTime {
-    pub unix_nanos: i128,
-}
-
-const NANOS_PER_SECOND: i128 = 1_000_000_000;
+pub struct TemplateTime(Timestamp);
 
 impl TemplateTime {
     pub fn from_unix_nanos(unix_nanos: i128) -> Self {
-        TemplateTime { unix_nanos }
+        TemplateTime(Timestamp { unix_nanos })
     }
 
     pub fn from_unix_seconds(seconds: i64) -> Self {
-        TemplateTime {
-            unix_nanos: i128::from(seconds) * NANOS_PER_SECOND,
-        }
+        TemplateTime(Timestamp::from_unix_seconds(seconds))
     }
 
     /// `YYYY-MM-DDTHH:MM:SSZ` (fractional seconds dropped, like Go's `time.RFC3339`).
     pub fn to_rfc3339(self) -> String {
-        let seconds = self.unix_nanos.div_euclid(NANOS_PER_SECOND);
-        let days = seconds.div_euclid(86_400);
-        let second_of_day = seconds.rem_euclid(86_400);
-        let (year, month, day) = civil_from_days(days);
-        let (hour, minute, second) = (
-            second_of_day / 3600,
-            (second_of_day / 60) % 60,
-            second_of_day % 60,
-        );
-        let year_text = if year < 0 {
-            format!("-{:04}", -year)
-        } else {
-            format!("{year:04}")
-        };
-        format!("{year_text}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z")
+        self.0.format_rfc3339()
     }
 
     pub(super) fn field(&self, name: &str) -> Option<i128> {
         let divisor = match name {
-            "Unix" => NANOS_PER_SECOND,
+            "Unix" => 1_000_000_000,
             "UnixMilli" => 1_000_000,
             "UnixMicro" => 1_000,
             "UnixNano" => 1,
             _ => return None,
         };
-        Some(self.unix_nanos.div_euclid(divisor))
+        Some(self.0.unix_nanos.div_euclid(divisor))
+    }
+}
+
+impl From<Timestamp> for TemplateTime {
+    fn from(timestamp: Timestamp) -> Self {
+        TemplateTime(timestamp)
     }
 }
 
@@ -132,26 +119,6 @@ impl fmt::Display for TemplateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.to_rfc3339())
     }
-}
-
-/// Days since 1970-01-01 to (year, month, day) in the proleptic Gregorian calendar
-/// (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(days: i128) -> (i128, i128, i128) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let day_of_era = z.rem_euclid(146_097);
-    let year_of_era =
-        (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365;
-    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100);
-    let shifted_month = (5 * day_of_year + 2) / 153;
-    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
-    let month = if shifted_month < 10 {
-        shifted_month + 3
-    } else {
-        shifted_month - 9
-    };
-    let year = year_of_era + era * 400 + i128::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
