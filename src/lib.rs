@@ -18,3 +18,5 @@ pub mod output;
 pub mod serve;
 pub mod server;
 pub mod store;
+pub mod template;
+pub mod time;

@@ -24,9 +24,9 @@ use crate::delivery::{
 use crate::instance::{self, InstanceError};
 use crate::model::destination_type::{Registry, RegistryError};
 use crate::model::secret::SecretTemplate;
-use crate::model::template::TemplateError;
 use crate::model::topics::TopicRules;
 use crate::store::{Store, StoreError, STORE_FILE};
+use crate::template::TemplateError;
 
 /// How long open requests may take to finish after a shutdown signal.
 const HTTP_GRACE: Duration = Duration::from_secs(10);

@@ -16,9 +16,9 @@ use super::AppState;
 use crate::model::destination::Destination;
 use crate::model::destination_type::{Draft, PrepareContext, PrepareError, Role};
 use crate::model::strmap;
-use crate::model::timestamp;
 use crate::model::topics::{self, TopicsError};
 use crate::store::CreateDestination;
+use crate::time::{self, Timestamp};
 
 fn not_found() -> ApiError {
     ApiError::bare(StatusCode::NOT_FOUND)
@@ -50,8 +50,9 @@ fn past_timestamp(body: &JsonObject, field: &str, now_ms: i64) -> Result<Option<
     let Some(text) = body.string(field)? else {
         return Ok(None);
     };
-    let instant = timestamp::parse_rfc3339(&text).map_err(|_| ApiError::invalid_json())?;
-    let ms = instant.unix_millis();
+    let ms = time::parse_rfc3339(&text)
+        .map_err(|_| ApiError::invalid_json())?
+        .unix_millis();
     if ms > now_ms {
         return Err(ApiError::unprocessable(format!(
             "{field} cannot be in the future"
@@ -156,8 +157,9 @@ pub async fn create(
             },
         )
         .map_err(prepare_error)?;
+    let id_time = Timestamp::from_unix_millis(now).unix_millis_since_epoch();
     let destination = Destination {
-        id: id.unwrap_or_else(|| state.config.ids.destination_id(now as u64)),
+        id: id.unwrap_or_else(|| state.config.ids.destination_id(id_time)),
         tenant_id: tenant_id.to_string(),
         kind,
         topics,

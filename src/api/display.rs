@@ -6,8 +6,8 @@ use serde_json::{json, Map, Value};
 use crate::model::destination::Destination;
 use crate::model::destination_type::Registry;
 use crate::model::tenant::Tenant;
-use crate::model::timestamp::format_millis;
 use crate::model::topics;
+use crate::time::format_millis;
 
 /// Tenant JSON: `destinations_count` and `topics` derive from its live destinations.
 pub fn tenant(tenant: &Tenant, destinations: &[Destination]) -> Value {

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use super::reply::{self, Reply};
 use super::AppState;
-use crate::model::timestamp::format_nanos;
+use crate::time::format_nanos;
 
 pub fn health(state: &AppState) -> Reply {
     reply::ok(&json!({

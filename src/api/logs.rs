@@ -17,8 +17,8 @@ use super::query::Query;
 use super::reply::{self, Reply};
 use super::AppState;
 use crate::model::event::{Attempt, AttemptStatus, Event};
-use crate::model::timestamp::{format_nanos, parse_rfc3339_or_date};
 use crate::store::{AttemptFilter, EventFilter, Position, TimeRange};
+use crate::time::{format_nanos, parse_rfc3339_or_date};
 
 const DEFAULT_LIMIT: usize = 100;
 const MAX_LIMIT: usize = 1000;
@@ -195,14 +195,14 @@ fn parse_time(query: &Query) -> Result<TimeRange, ApiError> {
                 )))
             }
         };
-        let instant = parse_rfc3339_or_date(&value).map_err(|_| {
+        let timestamp = parse_rfc3339_or_date(&value).map_err(|_| {
             ApiError::with_data(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation error",
                 json!({ format!("query.time[{op}]"): "invalid format, expected RFC3339 (e.g. 2024-01-15T09:30:00Z or 2024-01-15T09:30:00.123Z) or YYYY-MM-DD" }),
             )
         })?;
-        *slot = Some(instant.unix_nanos.clamp(i64::MIN as i128, i64::MAX as i128) as i64);
+        *slot = Some(timestamp.unix_nanos_saturating());
     }
     Ok(range)
 }

@@ -10,10 +10,10 @@ use super::reply::{self, Reply};
 use super::AppState;
 use crate::model::event::{go_compact, Event};
 use crate::model::matching::{destination_matches, FilterInput};
-use crate::model::timestamp;
 use crate::model::topics::PublishTopicError;
 use crate::model::StrMap;
 use crate::store::{PublishOutcome, PublishRequest};
+use crate::time::{self, Timestamp};
 
 /// Publish `metadata` is a strict `map<string,string>`: a non-string value is invalid JSON.
 fn strict_metadata(body: &JsonObject) -> Result<StrMap, ApiError> {
@@ -54,7 +54,9 @@ pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> 
     let topic = body.string("topic")?.unwrap_or_default();
     let eligible_for_retry = body.boolean("eligible_for_retry")?.unwrap_or(true);
     let time = match body.string("time")? {
-        Some(text) => Some(timestamp::parse_rfc3339(&text).map_err(|_| ApiError::invalid_json())?),
+        Some(text) => {
+            Some(time::parse_rfc3339_with_offset(&text).map_err(|_| ApiError::invalid_json())?)
+        }
         None => None,
     };
     let metadata = strict_metadata(&body)?;
@@ -78,17 +80,19 @@ pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> 
     }
     let now_nanos = state.clock.now_nanos();
     let (time_nanos, time_offset_seconds) = match time {
-        Some(instant) => (
-            instant
+        Some(parsed) => (
+            parsed
+                .timestamp
                 .unix_nanos_i64()
                 .ok_or_else(|| ApiError::unprocessable("time is out of range"))?,
-            instant.offset_seconds,
+            parsed.offset_seconds,
         ),
         None => (now_nanos, 0),
     };
-    let now_ms = now_nanos / 1_000_000;
+    let now = Timestamp::from_unix_nanos(now_nanos);
+    let now_ms = now.unix_millis();
     let mut event = Event {
-        id: id.unwrap_or_else(|| state.config.ids.event_id(now_ms.max(0) as u64)),
+        id: id.unwrap_or_else(|| state.config.ids.event_id(now.unix_millis_since_epoch())),
         tenant_id,
         destination_id,
         matched_destination_ids: Vec::new(),

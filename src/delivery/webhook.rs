@@ -37,9 +37,9 @@ use crate::model::destination::Destination;
 use crate::model::destination_type::WebhookMode;
 use crate::model::event::Event;
 use crate::model::signing::{self, SignatureAlgorithm, SignatureEncoding};
-use crate::model::template::{Template, TemplateError, TemplateTime, TemplateValue};
-use crate::model::timestamp;
 use crate::model::StrMap;
+use crate::template::{Template, TemplateError, TemplateTime, TemplateValue};
+use crate::time as timestamp;
 
 use super::http_client::{classify_transport_error, HttpClient, HttpClientError};
 

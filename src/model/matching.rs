@@ -5,7 +5,8 @@ use serde_json::{json, Value};
 
 use super::destination::Destination;
 use super::event::Event;
-use super::{filter, timestamp, topics};
+use super::{filter, topics};
+use crate::time::Timestamp;
 
 /// The document filters are evaluated against, built once per event and only when some
 /// destination has a filter.
@@ -26,10 +27,8 @@ impl<'a> FilterInput<'a> {
             json!({
                 "id": event.id,
                 "topic": event.topic,
-                "time": timestamp::format_seconds_with_offset(
-                    event.time_nanos.div_euclid(1_000_000_000),
-                    event.time_offset_seconds,
-                ),
+                "time": Timestamp::from_unix_nanos(event.time_nanos)
+                    .format_rfc3339_with_offset(event.time_offset_seconds),
                 "metadata": event.metadata,
                 "data": data,
             })

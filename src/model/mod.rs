@@ -1,5 +1,5 @@
-//! Pure domain: ids, timestamps, tenants, destinations, topic rules, the filter language,
-//! destination-type validation, templates and signatures.
+//! Pure domain: ids, tenants, destinations, topic rules, the filter language,
+//! destination-type validation, secrets and signatures.
 //!
 //! Nothing in here performs I/O, touches tokio or knows about redb; everything is unit-tested
 //! beside the code.
@@ -16,9 +16,7 @@ pub mod retry;
 pub mod secret;
 pub mod signing;
 pub mod strmap;
-pub mod template;
 pub mod tenant;
-pub mod timestamp;
 pub mod topics;
 
 /// A JSON `map<string,string>` field (metadata, config, credentials, …). Sorted, like Go's

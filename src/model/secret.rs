@@ -10,7 +10,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use ring::rand::{SecureRandom, SystemRandom};
 
-use super::template::{Template, TemplateError, TemplateValue};
+use crate::template::{Template, TemplateError, TemplateValue};
 
 /// Upstream's default secret template.
 #[cfg(test)]

@@ -9,7 +9,6 @@ mod codec;
 mod mask;
 mod pattern;
 mod providers;
-mod rfc3339;
 mod schema;
 mod target;
 mod validate;

@@ -3,10 +3,10 @@
 //! restrictions) and how secrets are shown in API responses.
 
 use super::codec::decode_std_base64;
-use super::rfc3339;
 use super::validate::{value_of, Checked, Violation};
 use super::{Draft, PrepareContext, Role, WebhookMode};
 use crate::model::StrMap;
+use crate::time::{self, Timestamp};
 
 const SECRET: &str = "secret";
 const PREVIOUS_SECRET: &str = "previous_secret";
@@ -108,7 +108,7 @@ fn check_credentials(mode: WebhookMode, credentials: &StrMap) -> Checked {
     if standard && decode_standard_secret(secret).is_none() {
         return Violation::fail("credentials.secret", "pattern");
     }
-    if !invalid_at.is_empty() && rfc3339::parse_unix_ms(invalid_at).is_none() {
+    if !invalid_at.is_empty() && time::parse_rfc3339(invalid_at).is_err() {
         return Violation::fail("credentials.previous_secret_invalid_at", "pattern");
     }
     if standard && !previous.is_empty() && decode_standard_secret(previous).is_none() {
@@ -214,8 +214,9 @@ fn keep_allowed(requested: &StrMap, ctx: &PrepareContext<'_>) -> Result<StrMap, 
 
 /// Credentials as returned by the API: in clear, minus the previous secret once it expired.
 pub(super) fn display(credentials: &StrMap, now_unix_ms: i64) -> StrMap {
-    let expired = rfc3339::parse_unix_ms(value_of(credentials, PREVIOUS_SECRET_INVALID_AT))
-        .is_some_and(|invalid_at| now_unix_ms > invalid_at);
+    let now = Timestamp::from_unix_millis(now_unix_ms);
+    let expired = time::parse_rfc3339(value_of(credentials, PREVIOUS_SECRET_INVALID_AT))
+        .is_ok_and(|invalid_at| now > invalid_at);
     credentials
         .iter()
         .filter(|(key, _)| {
@@ -227,7 +228,9 @@ pub(super) fn display(credentials: &StrMap, now_unix_ms: i64) -> StrMap {
 }
 
 fn default_invalid_at(now_unix_ms: i64) -> String {
-    rfc3339::format_utc_seconds(now_unix_ms.saturating_add(PREVIOUS_SECRET_GRACE_MS))
+    Timestamp::from_unix_millis(now_unix_ms)
+        .saturating_add_millis(PREVIOUS_SECRET_GRACE_MS)
+        .format_rfc3339()
 }
 
 /// `rotate_secret` flag values that mean "yes" (case-insensitive).
@@ -304,5 +307,45 @@ mod tests {
             after,
             StrMap::from([(SECRET.to_string(), "new".to_string())])
         );
+    }
+
+    fn rotated(invalid_at: &str) -> StrMap {
+        StrMap::from([
+            (SECRET.to_string(), "new".to_string()),
+            (PREVIOUS_SECRET.to_string(), "old".to_string()),
+            (
+                PREVIOUS_SECRET_INVALID_AT.to_string(),
+                invalid_at.to_string(),
+            ),
+        ])
+    }
+
+    /// The expiry is read by the same RFC 3339 reader as delivery's: what Go's parser rejects
+    /// fails validation, and sub-millisecond fractions count.
+    #[test]
+    fn previous_secret_expiry_is_read_like_go() {
+        for accepted in [
+            "2030-01-01T00:00:00Z",
+            "2030-01-01T00:00:00.123456789+01:00",
+        ] {
+            assert_eq!(
+                check_credentials(WebhookMode::Default, &rotated(accepted)),
+                Ok(()),
+                "{accepted}"
+            );
+        }
+        for rejected in [
+            "2030-01-01t00:00:00Z",
+            "2030-01-01T00:00:00z",
+            "2016-12-31T23:59:60Z",
+        ] {
+            assert!(
+                check_credentials(WebhookMode::Default, &rotated(rejected)).is_err(),
+                "{rejected}"
+            );
+        }
+        let credentials = rotated("1970-01-01T00:00:10.0005Z");
+        assert_eq!(display(&credentials, 10_000), credentials);
+        assert_eq!(display(&credentials, 10_001).len(), 1);
     }
 }
