@@ -157,7 +157,10 @@ pub async fn create(
         )
         .map_err(prepare_error)?;
     let destination = Destination {
-        id: id.unwrap_or_else(|| state.config.ids.destination_id(now as u64)),
+        id: match id {
+            Some(id) => id,
+            None => state.config.ids.destination_id(now as u64)?,
+        },
         tenant_id: tenant_id.to_string(),
         kind,
         topics,

@@ -88,7 +88,10 @@ pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> 
     };
     let now_ms = now_nanos / 1_000_000;
     let mut event = Event {
-        id: id.unwrap_or_else(|| state.config.ids.event_id(now_ms.max(0) as u64)),
+        id: match id {
+            Some(id) => id,
+            None => state.config.ids.event_id(now_ms.max(0) as u64)?,
+        },
         tenant_id,
         destination_id,
         matched_destination_ids: Vec::new(),
