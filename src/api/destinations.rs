@@ -141,7 +141,10 @@ pub async fn create(
         config,
         credentials,
     };
-    let generate = || state.new_secret();
+    // Drawn up front so a failing random source answers 500; the registry uses it only when
+    // the destination needs a generated secret.
+    let secret = state.new_secret()?;
+    let generate = || secret.clone();
     state
         .registry
         .prepare(
@@ -243,6 +246,9 @@ pub async fn update(
         None
     };
     let role = role_of(&auth.caller);
+    // Drawn here, outside the write, so a failing random source answers 500 before anything
+    // is written; used only if the update rotates the secret.
+    let secret = state.new_secret()?;
     let worker_state = state.clone();
     let outcome = state
         .store
@@ -267,7 +273,7 @@ pub async fn update(
                     config: merged_config,
                     credentials: merged_credentials,
                 };
-                let generate = || state.new_secret();
+                let generate = || secret.clone();
                 state
                     .registry
                     .prepare(

@@ -6,6 +6,7 @@ use serde_json::{json, Value};
 
 use super::reply::{self, Reply};
 use crate::model::ids::IdError;
+use crate::model::secret::SecretError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -95,6 +96,13 @@ impl From<StoreError> for ApiError {
 impl From<IdError> for ApiError {
     fn from(error: IdError) -> ApiError {
         tracing::error!(%error, "id generation failed while serving a request");
+        ApiError::internal()
+    }
+}
+
+impl From<SecretError> for ApiError {
+    fn from(error: SecretError) -> ApiError {
+        tracing::error!(%error, "secret generation failed while serving a request");
         ApiError::internal()
     }
 }
