@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::model::secret::os_random;
+use crate::model::random::{os_random, RandomError};
 
 pub const CREDENTIALS_FILE: &str = "credentials.env";
 
@@ -13,6 +13,8 @@ pub const CREDENTIALS_FILE: &str = "credentials.env";
 pub enum CredentialsError {
     #[error("cannot read or write {path}: {reason}")]
     Io { path: PathBuf, reason: String },
+    #[error("cannot generate API credentials: {0}")]
+    Random(#[from] RandomError),
 }
 
 /// Where the admin API key in force comes from, for the start-up log.
@@ -35,10 +37,10 @@ pub struct ResolvedCredentials {
     pub api_key_source: KeySource,
 }
 
-fn random_hex(bytes: usize) -> String {
+fn random_hex(bytes: usize) -> Result<String, RandomError> {
     let mut buf = vec![0u8; bytes];
-    os_random(&mut buf);
-    buf.iter().map(|b| format!("{b:02x}")).collect()
+    os_random(&mut buf)?;
+    Ok(buf.iter().map(|b| format!("{b:02x}")).collect())
 }
 
 fn read_file(path: &Path) -> Result<Vec<(String, String)>, CredentialsError> {
@@ -121,15 +123,15 @@ pub fn resolve(
     let mut generated = false;
     let mut take = |key: &str, configured: Option<&str>, stored: &mut Vec<(String, String)>| {
         if let Some(value) = configured {
-            return value.to_string();
+            return Ok(value.to_string());
         }
         if let Some(value) = lookup(stored, key) {
-            return value;
+            return Ok(value);
         }
-        let value = random_hex(32);
+        let value = random_hex(32)?;
         stored.push((key.to_string(), value.clone()));
         generated = true;
-        value
+        Ok::<_, RandomError>(value)
     };
     let api_key_source = if auth_disabled {
         KeySource::Disabled
@@ -143,9 +145,9 @@ pub fn resolve(
     let api_key = if auth_disabled {
         None
     } else {
-        Some(take("API_KEY", api_key, &mut stored))
+        Some(take("API_KEY", api_key, &mut stored)?)
     };
-    let jwt_secret = take("API_JWT_SECRET", jwt_secret, &mut stored);
+    let jwt_secret = take("API_JWT_SECRET", jwt_secret, &mut stored)?;
     if generated {
         write_file(&path, &stored)?;
     }

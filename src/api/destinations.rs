@@ -142,7 +142,10 @@ pub async fn create(
         config,
         credentials,
     };
-    let generate = || state.new_secret();
+    // Drawn up front so a failing random source answers 500; the registry uses it only when
+    // the destination needs a generated secret.
+    let secret = state.new_secret()?;
+    let generate = || secret.clone();
     state
         .registry
         .prepare(
@@ -159,7 +162,10 @@ pub async fn create(
         .map_err(prepare_error)?;
     let id_time = Timestamp::from_unix_millis(now).unix_millis_since_epoch();
     let destination = Destination {
-        id: id.unwrap_or_else(|| state.config.ids.destination_id(id_time)),
+        id: match id {
+            Some(id) => id,
+            None => state.config.ids.destination_id(id_time)?,
+        },
         tenant_id: tenant_id.to_string(),
         kind,
         topics,
@@ -242,6 +248,9 @@ pub async fn update(
         None
     };
     let role = role_of(&auth.caller);
+    // Drawn here, outside the write, so a failing random source answers 500 before anything
+    // is written; used only if the update rotates the secret.
+    let secret = state.new_secret()?;
     let worker_state = state.clone();
     let outcome = state
         .store
@@ -265,7 +274,7 @@ pub async fn update(
                     config: merged_config,
                     credentials: merged_credentials,
                 };
-                let generate = || state.new_secret();
+                let generate = || secret.clone();
                 state
                     .registry
                     .prepare(

@@ -5,6 +5,8 @@ use hyper::StatusCode;
 use serde_json::{json, Value};
 
 use super::reply::{self, Reply};
+use crate::model::ids::IdError;
+use crate::model::secret::SecretError;
 use crate::store::StoreError;
 
 #[derive(Debug)]
@@ -87,6 +89,20 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
         tracing::error!(%error, "store failure while serving a request");
+        ApiError::internal()
+    }
+}
+
+impl From<IdError> for ApiError {
+    fn from(error: IdError) -> ApiError {
+        tracing::error!(%error, "id generation failed while serving a request");
+        ApiError::internal()
+    }
+}
+
+impl From<SecretError> for ApiError {
+    fn from(error: SecretError) -> ApiError {
+        tracing::error!(%error, "secret generation failed while serving a request");
         ApiError::internal()
     }
 }

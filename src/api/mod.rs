@@ -34,7 +34,8 @@ pub use auth::AuthKeys;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::model::destination_type::{Registry, WebhookMode};
-use crate::model::secret::{self, SecretTemplate};
+use crate::model::random;
+use crate::model::secret::{self, SecretError, SecretTemplate};
 use crate::model::topics::TopicRules;
 use crate::store::Store;
 
@@ -53,15 +54,13 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// A fresh signing secret in the configured webhook mode's format.
-    pub fn new_secret(&self) -> String {
-        let mut random = |buf: &mut [u8]| secret::os_random(buf);
+    /// A fresh signing secret in the configured webhook mode's format: always that format,
+    /// or an error.
+    pub fn new_secret(&self) -> Result<String, SecretError> {
+        let mut random = random::os_random;
         match self.registry_mode() {
-            WebhookMode::Standard => secret::standard_secret(&mut random),
-            WebhookMode::Default => self
-                .secret_template
-                .generate(&mut random)
-                .unwrap_or_else(|_| secret::standard_secret(&mut random)),
+            WebhookMode::Standard => Ok(secret::standard_secret(&mut random)?),
+            WebhookMode::Default => self.secret_template.generate(&mut random),
         }
     }
 

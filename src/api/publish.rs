@@ -92,7 +92,10 @@ pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> 
     let now = Timestamp::from_unix_nanos(now_nanos);
     let now_ms = now.unix_millis();
     let mut event = Event {
-        id: id.unwrap_or_else(|| state.config.ids.event_id(now.unix_millis_since_epoch())),
+        id: match id {
+            Some(id) => id,
+            None => state.config.ids.event_id(now.unix_millis_since_epoch())?,
+        },
         tenant_id,
         destination_id,
         matched_destination_ids: Vec::new(),

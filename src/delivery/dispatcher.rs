@@ -14,7 +14,7 @@ use tokio::task::JoinSet;
 use super::provider::Providers;
 use crate::clock::Clock;
 use crate::model::event::{Attempt, AttemptStatus, DeliveryTask};
-use crate::model::ids::IdGenerator;
+use crate::model::ids::{IdError, IdGenerator};
 use crate::model::retry::RetryPolicy;
 use crate::store::{DeliverySnapshot, Outcome, QueueKey, QueueListener, Store, StoreError};
 
@@ -210,7 +210,7 @@ async fn work(shared: Arc<Shared>, key: QueueKey, permit: OwnedSemaphorePermit) 
                 // commit that follows does not hold it.
                 release_gate(&shared, gate_key);
                 if let Err(error) = commit(&shared, key, step).await {
-                    tracing::error!(%error, "could not commit a delivery outcome; will retry");
+                    tracing::error!(%error, "delivery postponed; will retry");
                     let retry = shared.clone();
                     tokio::spawn(async move {
                         tokio::time::sleep(STORE_FAILURE_BACKOFF).await;
@@ -254,16 +254,35 @@ enum Step {
     Record(Box<Outcome>),
 }
 
+/// Why a due row was put back for a later try (its queue row stays on disk either way).
+#[derive(Debug, thiserror::Error)]
+enum Postponed {
+    #[error("could not commit a delivery outcome: {0}")]
+    Store(#[from] StoreError),
+    #[error("could not make an attempt id, nothing was delivered: {0}")]
+    AttemptId(#[from] IdError),
+}
+
 /// Makes the delivery attempt (if the task still has somewhere to go) and prepares its outcome.
-async fn attempt(shared: &Shared, key: QueueKey, snapshot: DeliverySnapshot) -> Step {
+/// The attempt id is made first: without one the outcome could not be recorded, and delivering
+/// anyway would only send the event again at the next try.
+async fn attempt(
+    shared: &Shared,
+    key: QueueKey,
+    snapshot: DeliverySnapshot,
+) -> Result<Step, IdError> {
     let DeliverySnapshot {
         task,
         event,
         destination,
     } = snapshot;
     let (Some(event), Some(destination)) = (event, destination.filter(|d| d.is_enabled())) else {
-        return Step::Drop(task);
+        return Ok(Step::Drop(task));
     };
+    let id = shared
+        .settings
+        .ids
+        .attempt_id(shared.clock.now_ms().max(0) as u64)?;
     let started = shared.clock.now_nanos();
     let outcome = shared
         .providers
@@ -271,7 +290,7 @@ async fn attempt(shared: &Shared, key: QueueKey, snapshot: DeliverySnapshot) -> 
         .await;
     let now_ms = shared.clock.now_ms();
     let attempt = Attempt {
-        id: shared.settings.ids.attempt_id(now_ms.max(0) as u64),
+        id,
         tenant_id: task.tenant_id.clone(),
         event_id: task.event_id.clone(),
         destination_id: task.destination_id.clone(),
@@ -307,23 +326,27 @@ async fn attempt(shared: &Shared, key: QueueKey, snapshot: DeliverySnapshot) -> 
             .retry
             .next_delay_ms(task.attempt_number, event.eligible_for_retry)
     };
-    Step::Record(Box::new(Outcome {
+    Ok(Step::Record(Box::new(Outcome {
         key,
         task,
         attempt,
         retry_after_ms,
         now_ms,
-    }))
+    })))
 }
 
 /// Commits what a delivery left: the outcome (attempt, row removal, next retry) in one
 /// transaction, or the row's removal.
-async fn commit(shared: &Shared, key: QueueKey, step: Step) -> Result<(), StoreError> {
-    match step {
-        Step::Drop(task) => shared.store.drop_task(key, task).await,
+async fn commit(
+    shared: &Shared,
+    key: QueueKey,
+    step: Result<Step, IdError>,
+) -> Result<(), Postponed> {
+    match step? {
+        Step::Drop(task) => shared.store.drop_task(key, task).await?,
         Step::Record(outcome) => {
             shared.store.record_outcome(*outcome).await?;
-            Ok(())
         }
     }
+    Ok(())
 }

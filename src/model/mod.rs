@@ -1,5 +1,5 @@
-//! Pure domain: ids, tenants, destinations, topic rules, the filter language,
-//! destination-type validation, secrets and signatures.
+//! Pure domain: ids (and the random source behind them), tenants, destinations, topic rules,
+//! the filter language, destination-type validation, secrets and signatures.
 //!
 //! Nothing in here performs I/O, touches tokio or knows about redb; everything is unit-tested
 //! beside the code.
@@ -12,6 +12,7 @@ pub mod event;
 pub mod filter;
 pub mod ids;
 pub mod matching;
+pub mod random;
 pub mod retry;
 pub mod secret;
 pub mod signing;

@@ -3,14 +3,28 @@
 //! This module owns how new webhook secrets are made: rendering the operator's
 //! `DESTINATIONS_WEBHOOK_SIGNING_SECRET_TEMPLATE` (default `whsec_{{.RandomHex}}`) in default mode,
 //! and `whsec_` + base64(32 random bytes) in Standard Webhooks mode. The random source is a
-//! parameter (`&mut dyn FnMut(&mut [u8])`) so tests are deterministic; production passes
-//! [`os_random`].
+//! parameter so tests are deterministic; production passes [`super::random::os_random`]. A
+//! failing source or a template that fails to render is an error ([`SecretError`]), never a
+//! secret in some other format.
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
-use ring::rand::{SecureRandom, SystemRandom};
 
+use super::random::RandomError;
 use crate::template::{Template, TemplateError, TemplateValue};
+
+/// Where a secret's random bytes come from (see [`super::random`]).
+pub type Source<'a> = &'a mut dyn FnMut(&mut [u8]) -> Result<(), RandomError>;
+
+/// Why no secret could be generated.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecretError {
+    #[error("cannot generate a signing secret: {0}")]
+    Random(#[from] RandomError),
+    #[error("DESTINATIONS_WEBHOOK_SIGNING_SECRET_TEMPLATE: {0}")]
+    Template(#[from] TemplateError),
+}
 
 /// Upstream's default secret template.
 #[cfg(test)]
@@ -41,23 +55,30 @@ impl SecretTemplate {
         let parsed = SecretTemplate {
             template: Template::parse(source)?,
         };
-        parsed.generate(&mut |buf: &mut [u8]| buf.fill(0))?;
+        parsed.render(
+            &[0; RANDOM_BYTES],
+            &[0; ALPHANUMERIC_LENGTH * BYTES_PER_ALPHANUMERIC],
+        )?;
         Ok(parsed)
     }
 
     /// Renders a fresh secret, drawing 32 bytes (hex/base64) and then 256 bytes (alphanumeric)
     /// from `random`.
-    pub fn generate(&self, random: &mut dyn FnMut(&mut [u8])) -> Result<String, TemplateError> {
+    pub fn generate(&self, random: Source<'_>) -> Result<String, SecretError> {
         let mut key = [0u8; RANDOM_BYTES];
-        random(&mut key);
+        random(&mut key)?;
         let mut alphanumeric_source = [0u8; ALPHANUMERIC_LENGTH * BYTES_PER_ALPHANUMERIC];
-        random(&mut alphanumeric_source);
+        random(&mut alphanumeric_source)?;
+        Ok(self.render(&key, &alphanumeric_source)?)
+    }
+
+    fn render(&self, key: &[u8], alphanumeric_source: &[u8]) -> Result<String, TemplateError> {
         let data = TemplateValue::map([
-            ("RandomHex", TemplateValue::Str(hex_lower(&key))),
+            ("RandomHex", TemplateValue::Str(hex_lower(key))),
             ("RandomBase64", TemplateValue::Str(STANDARD.encode(key))),
             (
                 "RandomAlphanumeric",
-                TemplateValue::Str(alphanumeric(&alphanumeric_source)),
+                TemplateValue::Str(alphanumeric(alphanumeric_source)),
             ),
         ]);
         let secret = self.template.render(&data)?;
@@ -97,46 +118,26 @@ fn alphanumeric(source: &[u8]) -> String {
 }
 
 /// Standard Webhooks mode secret: "whsec_" + base64(32 random bytes)
-pub fn standard_secret(random: &mut dyn FnMut(&mut [u8])) -> String {
+pub fn standard_secret(random: Source<'_>) -> Result<String, RandomError> {
     let mut key = [0u8; RANDOM_BYTES];
-    random(&mut key);
-    format!("whsec_{}", STANDARD.encode(key))
-}
-
-/// The operating system's random number generator failed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the operating system's random number generator failed")]
-pub struct RandomError;
-
-/// Fills `buf` from the OS CSPRNG (`ring::rand::SystemRandom`), reporting failure.
-pub fn try_os_random(buf: &mut [u8]) -> Result<(), RandomError> {
-    SystemRandom::new().fill(buf).map_err(|_| RandomError)
-}
-
-/// Fill with OS randomness (ring::rand::SystemRandom).
-///
-/// # Panics
-/// If the operating system's random number generator fails. That is unrecoverable (there is
-/// no safe fallback for secret material), and on supported platforms it does not happen once
-/// the process has started; use [`try_os_random`] to handle it instead.
-pub fn os_random(buf: &mut [u8]) {
-    if let Err(error) = try_os_random(buf) {
-        panic!("{error}: refusing to generate secret material without randomness");
-    }
+    random(&mut key)?;
+    Ok(format!("whsec_{}", STANDARD.encode(key)))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::random::{self, os_random};
 
     /// Fills successive bytes with 0, 1, 2, … (wrapping) across calls.
-    fn counter() -> impl FnMut(&mut [u8]) {
+    fn counter() -> impl FnMut(&mut [u8]) -> Result<(), RandomError> {
         let mut next = 0u8;
         move |buf: &mut [u8]| {
             for byte in buf {
                 *byte = next;
                 next = next.wrapping_add(1);
             }
+            Ok(())
         }
     }
 
@@ -204,7 +205,10 @@ mod tests {
                 "{secret}"
             );
         }
-        let mut all_ones = |buf: &mut [u8]| buf.fill(0xff);
+        let mut all_ones = |buf: &mut [u8]| {
+            buf.fill(0xff);
+            Ok(())
+        };
         // u64::MAX % 62 == 41 → 'P'.
         assert_eq!(template.generate(&mut all_ones).unwrap(), "P".repeat(32));
     }
@@ -247,24 +251,27 @@ mod tests {
     #[test]
     fn standard_secret_is_whsec_base64_of_32_bytes() {
         assert_eq!(
-            standard_secret(&mut counter()),
+            standard_secret(&mut counter()).unwrap(),
             format!("whsec_{COUNTER_BASE64}")
         );
-        let secret = standard_secret(&mut os_random);
+        let secret = standard_secret(&mut os_random).unwrap();
         let key = super::super::signing::decode_standard_secret(&secret).unwrap();
         assert_eq!(key.len(), 32);
         assert_eq!(secret.len(), "whsec_".len() + 44);
-        assert_ne!(secret, standard_secret(&mut os_random));
+        assert_ne!(secret, standard_secret(&mut os_random).unwrap());
     }
 
     #[test]
-    fn os_random_fills_the_buffer() {
-        let mut a = [0u8; 64];
-        let mut b = [0u8; 64];
-        os_random(&mut a);
-        assert_eq!(try_os_random(&mut b), Ok(()));
-        assert_ne!(a, [0u8; 64]);
-        assert_ne!(a, b);
-        os_random(&mut []);
+    fn a_failing_random_source_is_an_error_in_both_modes() {
+        let template = SecretTemplate::parse(DEFAULT_SECRET_TEMPLATE).unwrap();
+        assert!(matches!(
+            template.generate(&mut random::failing),
+            Err(SecretError::Random(RandomError))
+        ));
+        // Even a template that uses no randomness refuses: the source failing means the
+        // process cannot be trusted to make secret material.
+        let fixed = SecretTemplate::parse("static-secret").unwrap();
+        assert!(fixed.generate(&mut random::failing).is_err());
+        assert_eq!(standard_secret(&mut random::failing), Err(RandomError));
     }
 }

@@ -9,13 +9,13 @@ use super::StoreError;
 /// The version byte written in front of every record this binary writes.
 pub const RECORD_VERSION: u8 = 1;
 
-pub fn encode<T: Serialize>(record: &T) -> Vec<u8> {
-    let out = vec![RECORD_VERSION];
-    // postcard only fails on unsupported serde features, which our records don't use.
-    match postcard::to_extend(record, out) {
-        Ok(bytes) => bytes,
-        Err(_) => vec![RECORD_VERSION],
-    }
+/// The stored bytes of `record`, bound for `table`. A record postcard cannot encode is an error
+/// naming the table, never a stored empty record.
+pub fn encode<T: Serialize>(table: &'static str, record: &T) -> Result<Vec<u8>, StoreError> {
+    postcard::to_extend(record, vec![RECORD_VERSION]).map_err(|e| StoreError::Encode {
+        table,
+        reason: e.to_string(),
+    })
 }
 
 pub fn decode<T: DeserializeOwned>(table: &'static str, bytes: &[u8]) -> Result<T, StoreError> {
@@ -50,9 +50,33 @@ mod tests {
             created_at_ms: 5,
             updated_at_ms: 6,
         };
-        let bytes = encode(&tenant);
+        let bytes = encode("tenants", &tenant).unwrap();
         assert_eq!(bytes[0], RECORD_VERSION);
         assert_eq!(decode::<Tenant>("tenants", &bytes).unwrap(), tenant);
+    }
+
+    #[test]
+    fn a_record_postcard_cannot_encode_is_an_error_naming_the_table() {
+        /// Serializes as a map of unknown length, which postcard does not support.
+        struct Unsized;
+        impl Serialize for Unsized {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                use serde::ser::SerializeMap;
+                serializer.serialize_map(None)?.end()
+            }
+        }
+        let error = encode("tenants", &Unsized).unwrap_err();
+        assert!(
+            matches!(
+                error,
+                StoreError::Encode {
+                    table: "tenants",
+                    ..
+                }
+            ),
+            "{error}"
+        );
+        assert!(error.to_string().contains("tenants"), "{error}");
     }
 
     #[test]

@@ -71,7 +71,10 @@ impl Store {
                 if tenant_rows(&table, &destination.tenant_id)?.len() >= max_per_tenant {
                     return Ok(CreateDestination::LimitReached);
                 }
-                table.insert(key.as_slice(), codec::encode(&destination).as_slice())?;
+                table.insert(
+                    key.as_slice(),
+                    codec::encode("destinations", &destination)?.as_slice(),
+                )?;
                 Ok(CreateDestination::Created(Box::new(destination.clone())))
             })
             .await
@@ -100,7 +103,10 @@ impl Store {
                     Ok(updated) => updated,
                     Err(refusal) => return Ok(Some(Err(refusal))),
                 };
-                table.insert(key.as_slice(), codec::encode(&updated).as_slice())?;
+                table.insert(
+                    key.as_slice(),
+                    codec::encode("destinations", &updated)?.as_slice(),
+                )?;
                 Ok(Some(Ok(updated)))
             })
             .await

@@ -1,11 +1,13 @@
-//! The store's error type: storage failures from redb, records that fail to decode, and a file
-//! written by a newer outpost than this binary understands.
+//! The store's error type: storage failures from redb, records that fail to encode or decode,
+//! and a file written by a newer outpost than this binary understands.
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     #[error("storage error: {0}")]
     Storage(#[from] redb::Error),
+    #[error("cannot encode a record for table {table}: {reason}")]
+    Encode { table: &'static str, reason: String },
     #[error("corrupt record in table {table}: {reason}")]
     Corrupt { table: &'static str, reason: String },
     #[error(

@@ -3,6 +3,8 @@
 //! that never wait for it. The only module that imports redb.
 
 mod codec;
+#[cfg(test)]
+mod codec_golden_tests;
 pub mod consistency;
 mod destinations;
 mod error;

@@ -60,7 +60,10 @@ impl Store {
                 }
                 event.idempotency_expires_ms =
                     now_ms.saturating_add(i64::try_from(idempotency_ttl_ms).unwrap_or(i64::MAX));
-                events.insert(event.id.as_str(), codec::encode(&event).as_slice())?;
+                events.insert(
+                    event.id.as_str(),
+                    codec::encode("events", &event)?.as_slice(),
+                )?;
                 ctx.txn
                     .open_table(tables::EVENTS_BY_TIME)?
                     .insert(tables::time_key(event.time_nanos, &event.id).as_slice(), ())?;
@@ -85,8 +88,10 @@ impl Store {
                         attempt_number: 1,
                         manual: false,
                     };
-                    queue_table
-                        .insert(key.to_bytes().as_slice(), codec::encode(&task).as_slice())?;
+                    queue_table.insert(
+                        key.to_bytes().as_slice(),
+                        codec::encode("queue", &task)?.as_slice(),
+                    )?;
                     new_keys.push(key);
                 }
                 let queue = queue.clone();

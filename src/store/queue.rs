@@ -108,9 +108,10 @@ fn insert_attempt(ctx: &WriteCtx<'_>, attempt: &mut Attempt) -> Result<(), Store
         &attempt.destination_id,
         attempt.attempt_number,
     )?;
-    ctx.txn
-        .open_table(tables::ATTEMPTS)?
-        .insert(attempt.id.as_str(), codec::encode(attempt).as_slice())?;
+    ctx.txn.open_table(tables::ATTEMPTS)?.insert(
+        attempt.id.as_str(),
+        codec::encode("attempts", attempt)?.as_slice(),
+    )?;
     ctx.txn.open_table(tables::ATTEMPTS_BY_TIME)?.insert(
         tables::time_key(attempt.time_nanos, &attempt.id).as_slice(),
         (),
@@ -250,8 +251,10 @@ impl Store {
                             manual: false,
                             ..task.clone()
                         };
-                        queue
-                            .insert(next.to_bytes().as_slice(), codec::encode(&retry).as_slice())?;
+                        queue.insert(
+                            next.to_bytes().as_slice(),
+                            codec::encode("queue", &retry)?.as_slice(),
+                        )?;
                         ctx.txn.open_table(tables::PENDING_RETRY)?.insert(
                             tables::pending_retry_key(&task.event_id, &task.destination_id)
                                 .as_slice(),
@@ -302,9 +305,10 @@ impl Store {
                     due_ms: now_ms.max(0) as u64,
                     seq: shared.next_seq(),
                 };
-                ctx.txn
-                    .open_table(tables::QUEUE)?
-                    .insert(key.to_bytes().as_slice(), codec::encode(&task).as_slice())?;
+                ctx.txn.open_table(tables::QUEUE)?.insert(
+                    key.to_bytes().as_slice(),
+                    codec::encode("queue", &task)?.as_slice(),
+                )?;
                 let shared = shared.clone();
                 ctx.after_commit(move || shared.announce(&[key]));
                 Ok(key)

@@ -37,7 +37,8 @@ impl Store {
                     Some(mut tenant) => {
                         tenant.metadata = metadata.clone();
                         tenant.updated_at_ms = now_ms;
-                        tenants.insert(id.as_str(), codec::encode(&tenant).as_slice())?;
+                        tenants
+                            .insert(id.as_str(), codec::encode("tenants", &tenant)?.as_slice())?;
                         Ok(TenantUpsert::Updated(tenant))
                     }
                     None => {
@@ -47,7 +48,8 @@ impl Store {
                             created_at_ms: now_ms,
                             updated_at_ms: now_ms,
                         };
-                        tenants.insert(id.as_str(), codec::encode(&tenant).as_slice())?;
+                        tenants
+                            .insert(id.as_str(), codec::encode("tenants", &tenant)?.as_slice())?;
                         let mut by_created = ctx.txn.open_table(TENANTS_BY_CREATED)?;
                         by_created
                             .insert(tables::tenant_created_key(now_ms, &id).as_slice(), ())?;

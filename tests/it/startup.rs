@@ -1,8 +1,11 @@
-//! Start-up: configuration errors name the setting, first start generates credentials and
-//! every start says where the key comes from, a port in use fails before DATA_DIR is touched,
-//! a second server on a data dir in use is refused in plain words, the version flag works.
+//! Start-up: configuration errors (bad templates included) name the setting, first start
+//! generates credentials and every start says where the key comes from, a port in use fails
+//! before DATA_DIR is touched, a second server on a data dir in use is refused in plain words,
+//! the version flag works.
 
-use std::process::Command;
+use std::io::Read;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
 
 use hyper::{Method, StatusCode};
 
@@ -54,6 +57,82 @@ fn bad_setting_stops_start_up_naming_it() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("MAX_DESTINATIONS_PER_TENANT"));
+}
+
+/// A template that does not parse, or does not render on a sample event, stops start-up with a
+/// message naming its setting: outpost never switches to another format instead.
+#[test]
+fn bad_template_stops_start_up_naming_it() {
+    let cases = [
+        // Does not parse.
+        (
+            "DESTINATIONS_WEBHOOK_SIGNATURE_HEADER_TEMPLATE",
+            "v0={{.Signatures | join",
+        ),
+        // Parses, but the header template has no `.Body` to render.
+        (
+            "DESTINATIONS_WEBHOOK_SIGNATURE_HEADER_TEMPLATE",
+            "v0={{.Body}}",
+        ),
+        // Parses, but the content template has no `.Signatures` to render.
+        (
+            "DESTINATIONS_WEBHOOK_SIGNATURE_CONTENT_TEMPLATE",
+            "{{.Signatures}}",
+        ),
+        (
+            "DESTINATIONS_WEBHOOK_SIGNING_SECRET_TEMPLATE",
+            "whsec_{{.RandomHex",
+        ),
+        // Parses, but names a field secrets do not have.
+        (
+            "DESTINATIONS_WEBHOOK_SIGNING_SECRET_TEMPLATE",
+            "whsec_{{.RandomHexx}}",
+        ),
+        // Renders an empty secret.
+        (
+            "DESTINATIONS_WEBHOOK_SIGNING_SECRET_TEMPLATE",
+            "{{/* nothing */}}",
+        ),
+    ];
+    for (setting, template) in cases {
+        let dir = tempfile::tempdir().unwrap();
+        let mut child = outpost()
+            .args(["serve"])
+            .env("DATA_DIR", dir.path())
+            .env("API_PORT", "0")
+            .env("API_HOST", "127.0.0.1")
+            .env(setting, template)
+            .current_dir(dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let status = exit_within(&mut child, Duration::from_secs(20));
+        let mut stderr = String::new();
+        if let Some(mut pipe) = child.stderr.take() {
+            pipe.read_to_string(&mut stderr).unwrap();
+        }
+        let status = status.unwrap_or_else(|| panic!("{setting}={template:?} started:\n{stderr}"));
+        assert!(!status.success(), "{setting}={template:?}:\n{stderr}");
+        assert!(
+            stderr.contains(setting),
+            "{setting}={template:?}:\n{stderr}"
+        );
+    }
+}
+
+/// The child's exit status, or `None` (after killing it) if it still runs after `limit`.
+fn exit_within(child: &mut Child, limit: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + limit;
+    while Instant::now() < deadline {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 #[test]
