@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::error::ApiError;
 use crate::clock::Clock;
+use crate::model::identifiers::TenantId;
 use crate::model::tenant::Tenant;
 use crate::store::Store;
 
@@ -86,7 +87,7 @@ impl AuthKeys {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Caller {
     Admin,
-    Tenant(String),
+    Tenant(TenantId),
 }
 
 impl Caller {
@@ -168,7 +169,7 @@ pub fn authorize(
         .get_tenant(&tenant_id)?
         .ok_or_else(|| ApiError::bare(StatusCode::UNAUTHORIZED))?;
     Ok(Authorized {
-        caller: Caller::Tenant(tenant_id),
+        caller: Caller::Tenant(tenant_id.into()),
         tenant: Some(tenant),
     })
 }

@@ -163,10 +163,10 @@ pub async fn create(
     let id_time = Timestamp::from_unix_millis(now).unix_millis_since_epoch();
     let destination = Destination {
         id: match id {
-            Some(id) => id,
+            Some(id) => id.into(),
             None => state.config.ids.destination_id(id_time)?,
         },
-        tenant_id: tenant_id.to_string(),
+        tenant_id: tenant_id.into(),
         kind,
         topics,
         filter,

@@ -17,6 +17,7 @@ use super::query::Query;
 use super::reply::{self, Reply};
 use super::AppState;
 use crate::model::event::{Attempt, AttemptStatus, Event};
+use crate::model::identifiers::{DestinationId, TenantId};
 use crate::store::{AttemptFilter, EventFilter, Position, TimeRange};
 use crate::time::{format_nanos, parse_rfc3339_or_date};
 
@@ -31,7 +32,7 @@ struct EventView<'a> {
     id: &'a str,
     tenant_id: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    matched_destination_ids: Option<&'a [String]>,
+    matched_destination_ids: Option<&'a [DestinationId]>,
     topic: &'a str,
     time: String,
     eligible_for_retry: bool,
@@ -219,8 +220,8 @@ fn check_order_by(query: &Query) -> Result<(), ApiError> {
 }
 
 /// The tenants a caller may see: admins any (optionally filtered), tenants only their own.
-fn tenant_scope(auth: &Authorized, query: &Query) -> Result<Vec<String>, ApiError> {
-    let requested = query.array("tenant_id");
+fn tenant_scope(auth: &Authorized, query: &Query) -> Result<Vec<TenantId>, ApiError> {
+    let requested = typed(query.array("tenant_id"));
     match &auth.caller {
         Caller::Admin => Ok(requested),
         Caller::Tenant(own) => {
@@ -233,6 +234,11 @@ fn tenant_scope(auth: &Authorized, query: &Query) -> Result<Vec<String>, ApiErro
             Ok(vec![own.clone()])
         }
     }
+}
+
+/// Query values as typed ids.
+fn typed<T: From<String>>(values: Vec<String>) -> Vec<T> {
+    values.into_iter().map(T::from).collect()
 }
 
 fn position(time_nanos: i64, id: &str) -> String {
@@ -254,8 +260,8 @@ fn page_request(query: &Query, resource: &str) -> Result<PageRequest, ApiError> 
 pub fn list_events(state: &AppState, auth: &Authorized, query: &Query) -> Result<Reply, ApiError> {
     let filter = EventFilter {
         tenant_ids: tenant_scope(auth, query)?,
-        ids: query.array("id"),
-        destination_ids: query.array("destination_id"),
+        ids: typed(query.array("id")),
+        destination_ids: typed(query.array("destination_id")),
         topics: query.array("topic"),
         time: parse_time(query)?,
     };
@@ -313,12 +319,15 @@ pub fn list_attempts(
         }
     };
     let (tenant_ids, destination_ids) = match destination {
-        Some((tenant, destination)) => (vec![tenant.to_string()], vec![destination.to_string()]),
-        None => (tenant_scope(auth, query)?, query.array("destination_id")),
+        Some((tenant, destination)) => (vec![tenant.into()], vec![destination.into()]),
+        None => (
+            tenant_scope(auth, query)?,
+            typed(query.array("destination_id")),
+        ),
     };
     let filter = AttemptFilter {
         tenant_ids,
-        event_ids: query.array("event_id"),
+        event_ids: typed(query.array("event_id")),
         destination_ids,
         destination_types: query.array("destination_type"),
         status,
@@ -364,7 +373,7 @@ pub fn get_attempt(
     destination: Option<(&str, &str)>,
 ) -> Result<Reply, ApiError> {
     let scope = match destination {
-        Some((tenant, _)) => vec![tenant.to_string()],
+        Some((tenant, _)) => vec![tenant.into()],
         None => tenant_scope(auth, query)?,
     };
     let attempt = state

@@ -9,6 +9,7 @@ use super::error::ApiError;
 use super::reply::{self, Reply};
 use super::AppState;
 use crate::model::event::{go_compact, Event};
+use crate::model::identifiers::{DestinationId, EventId, TenantId};
 use crate::model::matching::{destination_matches, FilterInput};
 use crate::model::topics::PublishTopicError;
 use crate::model::StrMap;
@@ -32,7 +33,7 @@ fn strict_metadata(body: &JsonObject) -> Result<StrMap, ApiError> {
 
 /// The ids of the tenant's destinations that receive `event` (enabled, subscribed, filter
 /// matching, and the targeted one when `destination_id` is set), read from a snapshot.
-fn matching_destinations(state: &AppState, event: &Event) -> Result<Vec<String>, ApiError> {
+fn matching_destinations(state: &AppState, event: &Event) -> Result<Vec<DestinationId>, ApiError> {
     let mut input = FilterInput::new(event);
     Ok(state
         .store
@@ -93,11 +94,11 @@ pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> 
     let now_ms = now.unix_millis();
     let mut event = Event {
         id: match id {
-            Some(id) => id,
+            Some(id) => EventId::from(id),
             None => state.config.ids.event_id(now.unix_millis_since_epoch())?,
         },
-        tenant_id,
-        destination_id,
+        tenant_id: TenantId::from(tenant_id),
+        destination_id: DestinationId::from(destination_id),
         matched_destination_ids: Vec::new(),
         topic,
         time_nanos,

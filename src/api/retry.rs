@@ -57,9 +57,9 @@ pub async fn retry(state: &AppState, auth: &Authorized, bytes: &[u8]) -> Result<
         .store
         .enqueue_manual(
             DeliveryTask {
-                event_id,
+                event_id: event_id.into(),
                 tenant_id: latest.tenant_id.clone(),
-                destination_id,
+                destination_id: destination_id.into(),
                 attempt_number: latest.attempt_number + 1,
                 manual: true,
             },

@@ -14,6 +14,7 @@ use tokio::task::JoinSet;
 use super::provider::Providers;
 use crate::clock::Clock;
 use crate::model::event::{Attempt, AttemptStatus, DeliveryTask};
+use crate::model::identifiers::{DestinationId, TenantId};
 use crate::model::ids::{IdError, IdGenerator};
 use crate::model::retry::RetryPolicy;
 use crate::store::{DeliverySnapshot, Outcome, QueueKey, QueueListener, Store, StoreError};
@@ -37,7 +38,7 @@ struct DestinationGate {
 struct Shared {
     due: Mutex<BTreeSet<QueueKey>>,
     wake: Notify,
-    gates: Mutex<HashMap<(String, String), DestinationGate>>,
+    gates: Mutex<HashMap<(TenantId, DestinationId), DestinationGate>>,
     /// Keys waiting for a slot of a full destination. Bounded: while it is at
     /// `max_concurrency`, the loop stops taking keys, so a backlog for one slow destination
     /// stays in the due set instead of being read and parked row by row.
@@ -228,7 +229,7 @@ async fn work(shared: Arc<Shared>, key: QueueKey, permit: OwnedSemaphorePermit) 
 /// Frees a destination slot and hands every key that waited for this destination back to the
 /// due set. Returning them all (not one) keeps the dispatcher live: a destination with waiting
 /// keys always has a delivery in flight whose release will return them.
-fn release_gate(shared: &Shared, gate_key: (String, String)) {
+fn release_gate(shared: &Shared, gate_key: (TenantId, DestinationId)) {
     let returned: Vec<QueueKey> = {
         let mut gates = lock(&shared.gates);
         let Some(gate) = gates.get_mut(&gate_key) else {

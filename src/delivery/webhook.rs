@@ -381,7 +381,7 @@ impl WebhookSender {
         now_nanos: i64,
     ) -> Vec<(String, String)> {
         let mut system = vec![
-            ("event-id".to_string(), event.id.clone()),
+            ("event-id".to_string(), event.id.to_string()),
             ("topic".to_string(), event.topic.clone()),
             (
                 "timestamp".to_string(),
@@ -463,7 +463,7 @@ impl DefaultSigning {
     ) -> Result<String, BuildError> {
         let time = TemplateValue::Time(TemplateTime::from_unix_nanos(i128::from(now_nanos)));
         let base = [
-            ("EventID", TemplateValue::Str(event.id.clone())),
+            ("EventID", TemplateValue::Str(event.id.to_string())),
             ("Topic", TemplateValue::Str(event.topic.clone())),
             ("Timestamp", time),
         ];
@@ -667,7 +667,7 @@ mod tests {
         Event {
             id: "evt_1".into(),
             tenant_id: "t1".into(),
-            destination_id: String::new(),
+            destination_id: Default::default(),
             matched_destination_ids: vec!["d1".into()],
             topic: "user.created".into(),
             time_nanos: NOW,

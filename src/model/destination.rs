@@ -3,12 +3,13 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::identifiers::{DestinationId, TenantId};
 use super::StrMap;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Destination {
-    pub id: String,
-    pub tenant_id: String,
+    pub id: DestinationId,
+    pub tenant_id: TenantId,
     /// The destination type (`webhook`, `aws_sqs`, …).
     pub kind: String,
     /// Normalized topic entries; `["*"]` subscribes to everything.

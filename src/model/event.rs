@@ -4,16 +4,17 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::identifiers::{AttemptId, DestinationId, EventId, TenantId};
 use super::StrMap;
 
 /// A published event.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
-    pub id: String,
-    pub tenant_id: String,
+    pub id: EventId,
+    pub tenant_id: TenantId,
     /// The `destination_id` the publisher targeted, or empty.
-    pub destination_id: String,
-    pub matched_destination_ids: Vec<String>,
+    pub destination_id: DestinationId,
+    pub matched_destination_ids: Vec<DestinationId>,
     pub topic: String,
     pub time_nanos: i64,
     /// Offset the publisher wrote `time` with (seconds east of UTC); used by the filter input.
@@ -44,10 +45,10 @@ impl AttemptStatus {
 /// One delivery attempt of one event to one destination.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Attempt {
-    pub id: String,
-    pub tenant_id: String,
-    pub event_id: String,
-    pub destination_id: String,
+    pub id: AttemptId,
+    pub tenant_id: TenantId,
+    pub event_id: EventId,
+    pub destination_id: DestinationId,
     pub destination_type: String,
     /// 1-based.
     pub attempt_number: u32,
@@ -64,9 +65,9 @@ pub struct Attempt {
 /// A pending delivery: the unit the on-disk queue holds.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeliveryTask {
-    pub event_id: String,
-    pub tenant_id: String,
-    pub destination_id: String,
+    pub event_id: EventId,
+    pub tenant_id: TenantId,
+    pub destination_id: DestinationId,
     pub attempt_number: u32,
     pub manual: bool,
 }

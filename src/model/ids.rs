@@ -3,6 +3,7 @@
 //! caller-supplied and never generated here. Ids are drawn from the OS random source; when it
 //! fails, generation fails ([`IdError`]) rather than produce a guessable or colliding id.
 
+use super::identifiers::{AttemptId, DestinationId, EventId};
 use super::random::{self, RandomError};
 
 /// Why no id could be generated.
@@ -104,14 +105,17 @@ impl IdGenerator {
         };
         Ok(format!("{prefix}{bare}"))
     }
-    pub fn event_id(&self, unix_ms: u64) -> Result<String, IdError> {
+    pub fn event_id(&self, unix_ms: u64) -> Result<EventId, IdError> {
         self.prefixed(&self.event_prefix, unix_ms, &mut random::os_random)
+            .map(EventId::from)
     }
-    pub fn destination_id(&self, unix_ms: u64) -> Result<String, IdError> {
+    pub fn destination_id(&self, unix_ms: u64) -> Result<DestinationId, IdError> {
         self.prefixed(&self.destination_prefix, unix_ms, &mut random::os_random)
+            .map(DestinationId::from)
     }
-    pub fn attempt_id(&self, unix_ms: u64) -> Result<String, IdError> {
+    pub fn attempt_id(&self, unix_ms: u64) -> Result<AttemptId, IdError> {
         self.prefixed(&self.attempt_prefix, unix_ms, &mut random::os_random)
+            .map(AttemptId::from)
     }
 }
 

@@ -79,7 +79,7 @@ mod tests {
         Event {
             id: "e".into(),
             tenant_id: "t".into(),
-            destination_id: String::new(),
+            destination_id: Default::default(),
             matched_destination_ids: vec![],
             topic: topic.into(),
             time_nanos: 1_717_230_216_000_000_000,

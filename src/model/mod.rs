@@ -10,6 +10,7 @@ pub mod destination;
 pub mod destination_type;
 pub mod event;
 pub mod filter;
+pub mod identifiers;
 pub mod ids;
 pub mod matching;
 pub mod random;

@@ -2,11 +2,12 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::identifiers::TenantId;
 use super::StrMap;
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tenant {
-    pub id: String,
+    pub id: TenantId,
     pub metadata: StrMap,
     pub created_at_ms: i64,
     pub updated_at_ms: i64,

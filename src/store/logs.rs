@@ -10,6 +10,7 @@ type KeyBounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 use super::tables;
 use super::{codec, Direction, Store, StoreError};
 use crate::model::event::{Attempt, AttemptStatus, Event};
+use crate::model::identifiers::{DestinationId, EventId, TenantId};
 
 /// Inclusive/exclusive bounds on a time, in unix nanoseconds.
 #[derive(Clone, Debug, Default)]
@@ -37,9 +38,9 @@ impl TimeRange {
 
 #[derive(Clone, Debug, Default)]
 pub struct EventFilter {
-    pub tenant_ids: Vec<String>,
-    pub ids: Vec<String>,
-    pub destination_ids: Vec<String>,
+    pub tenant_ids: Vec<TenantId>,
+    pub ids: Vec<EventId>,
+    pub destination_ids: Vec<DestinationId>,
     pub topics: Vec<String>,
     pub time: TimeRange,
 }
@@ -59,9 +60,9 @@ impl EventFilter {
 
 #[derive(Clone, Debug, Default)]
 pub struct AttemptFilter {
-    pub tenant_ids: Vec<String>,
-    pub event_ids: Vec<String>,
-    pub destination_ids: Vec<String>,
+    pub tenant_ids: Vec<TenantId>,
+    pub event_ids: Vec<EventId>,
+    pub destination_ids: Vec<DestinationId>,
     pub destination_types: Vec<String>,
     pub status: Option<AttemptStatus>,
     pub topics: Vec<String>,

@@ -91,8 +91,8 @@ impl World {
 
     fn destination(&self, tenant: &str, id: &str) -> Destination {
         Destination {
-            id: id.to_string(),
-            tenant_id: tenant.to_string(),
+            id: id.into(),
+            tenant_id: tenant.into(),
             kind: "webhook".into(),
             topics: vec!["*".into()],
             filter: None,
@@ -114,16 +114,16 @@ impl World {
             .tenant_destinations(tenant)
             .expect("destinations")
             .into_iter()
-            .map(|d| d.id)
+            .map(|d| d.id.into_string())
             .collect();
         if matched.is_empty() {
             return;
         }
         let event = Event {
-            id: EVENT_IDS[rng.below(EVENT_IDS.len())].to_string(),
-            tenant_id: tenant.to_string(),
-            destination_id: String::new(),
-            matched_destination_ids: matched,
+            id: EVENT_IDS[rng.below(EVENT_IDS.len())].into(),
+            tenant_id: tenant.into(),
+            destination_id: Default::default(),
+            matched_destination_ids: matched.into_iter().map(Into::into).collect(),
             topic: "t".into(),
             time_nanos: self.now_ms * 1_000_000,
             time_offset_seconds: 0,
@@ -163,7 +163,7 @@ impl World {
         let success = rng.below(3) == 0;
         self.attempt_seq += 1;
         let attempt = Attempt {
-            id: format!("a{:06}", self.attempt_seq),
+            id: format!("a{:06}", self.attempt_seq).into(),
             tenant_id: task.tenant_id.clone(),
             event_id: task.event_id.clone(),
             destination_id: task.destination_id.clone(),
@@ -209,9 +209,9 @@ impl World {
             return;
         };
         let task = DeliveryTask {
-            event_id: event_id.to_string(),
+            event_id: event_id.into(),
             tenant_id: latest.tenant_id.clone(),
-            destination_id: destination_id.to_string(),
+            destination_id: destination_id.into(),
             attempt_number: latest.attempt_number + 1,
             manual: true,
         };
@@ -311,21 +311,21 @@ fn assert_listings_agree(store: &Store, seed: u64) {
         .scan_events(&EventFilter::default(), Direction::Asc, None, all)
         .expect("events")
         .into_iter()
-        .map(|e| e.id)
+        .map(|e| e.id.into_string())
         .collect();
     let expected = ids_in_time_order(events.iter().map(|e| (e.time_nanos, e.id.as_str())));
     assert_eq!(listed, expected, "seed {seed}: GET /events");
 
     for tenant in TENANTS {
         let filter = EventFilter {
-            tenant_ids: vec![tenant.to_string()],
+            tenant_ids: vec![tenant.into()],
             ..Default::default()
         };
         let listed: Vec<String> = store
             .scan_events(&filter, Direction::Desc, None, all)
             .expect("tenant events")
             .into_iter()
-            .map(|e| e.id)
+            .map(|e| e.id.into_string())
             .rev()
             .collect();
         let expected = ids_in_time_order(
@@ -342,14 +342,14 @@ fn assert_listings_agree(store: &Store, seed: u64) {
             .scan_attempts(&filter, Direction::Asc, None, all)
             .expect("attempts")
             .into_iter()
-            .map(|a| a.id)
+            .map(|a| a.id.into_string())
             .collect()
     };
     let expect_attempts = |keep: &dyn Fn(&Attempt) -> bool| -> BTreeSet<String> {
         attempts
             .iter()
             .filter(|a| keep(a))
-            .map(|a| a.id.clone())
+            .map(|a| a.id.to_string())
             .collect()
     };
     assert_eq!(
@@ -359,7 +359,7 @@ fn assert_listings_agree(store: &Store, seed: u64) {
     );
     for tenant in TENANTS {
         let filter = AttemptFilter {
-            tenant_ids: vec![tenant.to_string()],
+            tenant_ids: vec![tenant.into()],
             ..Default::default()
         };
         assert_eq!(
@@ -370,7 +370,7 @@ fn assert_listings_agree(store: &Store, seed: u64) {
     }
     for event_id in EVENT_IDS {
         let filter = AttemptFilter {
-            event_ids: vec![event_id.to_string()],
+            event_ids: vec![event_id.into()],
             ..Default::default()
         };
         assert_eq!(

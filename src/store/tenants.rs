@@ -43,7 +43,7 @@ impl Store {
                     }
                     None => {
                         let tenant = Tenant {
-                            id: id.clone(),
+                            id: id.as_str().into(),
                             metadata: metadata.clone(),
                             created_at_ms: now_ms,
                             updated_at_ms: now_ms,
