@@ -19,9 +19,9 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::credentials::{self, CredentialsError};
 use crate::delivery::{
-    Dispatcher, DispatcherSettings, Providers, WebhookConfigError, WebhookSender,
+    Dispatcher, DispatcherSettings, Providers, WebhookConfigError, WebhookProvider,
 };
-use crate::model::destination_type::{Registry, RegistryError};
+use crate::model::destination_type::{DestinationKind, Registry, RegistryError};
 use crate::model::secret::SecretTemplate;
 use crate::model::template::TemplateError;
 use crate::model::topics::TopicRules;
@@ -122,16 +122,16 @@ pub async fn start(
     let secret_template = SecretTemplate::parse(&config.webhook.signing_secret_template)
         .map_err(ServeError::SecretTemplate)?;
     let registry = Registry::new(config.webhook.mode)?;
-    let webhook = WebhookSender::new(
+    let webhook = WebhookProvider::new(
         &config.webhook,
-        config.http_user_agent.clone(),
+        &config.http_user_agent,
         config.delivery_timeout,
         config.delivery_max_concurrency_per_destination,
     )?;
     let (store, store_thread) = Store::open(&config.data_dir)?;
     let dispatcher = Dispatcher::start(
         store.clone(),
-        Providers { webhook },
+        Providers::new().with(DestinationKind::Webhook, Arc::new(webhook)),
         clock.clone(),
         DispatcherSettings {
             max_concurrency: config.delivery_max_concurrency,

@@ -258,7 +258,8 @@ async fn attempt(shared: &Shared, key: QueueKey, snapshot: DeliverySnapshot) -> 
     let started = shared.clock.now_nanos();
     let outcome = shared
         .providers
-        .deliver(&event, &destination, started)
+        .prepare(&destination)
+        .deliver(&event, started)
         .await;
     let now_ms = shared.clock.now_ms();
     let attempt = Attempt {
