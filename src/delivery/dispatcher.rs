@@ -315,3 +315,6 @@ async fn commit(shared: &Shared, key: QueueKey, step: Step) -> Result<(), StoreE
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
