@@ -19,10 +19,10 @@ use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::credentials::{self, CredentialsError, KeySource};
 use crate::delivery::{
-    Dispatcher, DispatcherSettings, Providers, WebhookConfigError, WebhookSender,
+    Dispatcher, DispatcherSettings, Providers, WebhookConfigError, WebhookProvider,
 };
 use crate::instance::{self, InstanceError};
-use crate::model::destination_type::{Registry, RegistryError};
+use crate::model::destination_type::{DestinationKind, Registry, RegistryError};
 use crate::model::secret::SecretTemplate;
 use crate::model::topics::TopicRules;
 use crate::store::{Store, StoreError, STORE_FILE};
@@ -118,7 +118,7 @@ fn log_key_source(source: &KeySource) {
 struct Prepared {
     secret_template: SecretTemplate,
     registry: Registry,
-    webhook: WebhookSender,
+    webhook: WebhookProvider,
 }
 
 fn prepare(config: &Config) -> Result<Prepared, ServeError> {
@@ -126,9 +126,9 @@ fn prepare(config: &Config) -> Result<Prepared, ServeError> {
         secret_template: SecretTemplate::parse(&config.webhook.signing_secret_template)
             .map_err(ServeError::SecretTemplate)?,
         registry: Registry::new(config.webhook.mode)?,
-        webhook: WebhookSender::new(
+        webhook: WebhookProvider::new(
             &config.webhook,
-            config.http_user_agent.clone(),
+            &config.http_user_agent,
             config.delivery_timeout,
             config.delivery_max_concurrency_per_destination,
         )?,
@@ -173,7 +173,7 @@ pub async fn start(
     let (store, store_thread) = Store::open(&config.data_dir)?;
     let dispatcher = Dispatcher::start(
         store.clone(),
-        Providers { webhook },
+        Providers::new().with(DestinationKind::Webhook, Arc::new(webhook)),
         clock.clone(),
         DispatcherSettings {
             max_concurrency: config.delivery_max_concurrency,

@@ -12,6 +12,7 @@ use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use super::provider::Providers;
+use super::target_cache::TargetCache;
 use crate::clock::Clock;
 use crate::model::event::{Attempt, AttemptStatus, DeliveryTask};
 use crate::model::identifiers::{DestinationId, TenantId};
@@ -21,6 +22,9 @@ use crate::store::{DeliverySnapshot, Outcome, QueueKey, QueueListener, Store, St
 
 /// How long to wait before retrying a task whose outcome could not be committed.
 const STORE_FAILURE_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Prepared targets kept per generation of the target cache (at most twice this in all).
+const TARGET_CACHE_CAPACITY: usize = 4096;
 
 pub struct DispatcherSettings {
     pub max_concurrency: usize,
@@ -46,6 +50,7 @@ struct Shared {
     slots: Arc<Semaphore>,
     store: Store,
     providers: Providers,
+    targets: TargetCache,
     clock: Clock,
     settings: DispatcherSettings,
 }
@@ -85,6 +90,7 @@ impl Dispatcher {
             slots: Arc::new(Semaphore::new(settings.max_concurrency)),
             store: store.clone(),
             providers,
+            targets: TargetCache::new(TARGET_CACHE_CAPACITY),
             clock,
             settings,
         });
@@ -277,18 +283,20 @@ async fn attempt(
         event,
         destination,
     } = snapshot;
-    let (Some(event), Some(destination)) = (event, destination.filter(|d| d.is_enabled())) else {
+    let Some(destination) = destination.filter(|d| d.is_enabled()) else {
+        shared.targets.forget(&task.tenant_id, &task.destination_id);
         return Ok(Step::Drop(task));
     };
+    let Some(event) = event else {
+        return Ok(Step::Drop(task));
+    };
+    let target = shared.targets.target(&destination, &shared.providers);
     let id = shared
         .settings
         .ids
         .attempt_id(shared.clock.now_ms().max(0) as u64)?;
     let started = shared.clock.now_nanos();
-    let outcome = shared
-        .providers
-        .deliver(&event, &destination, started)
-        .await;
+    let outcome = target.deliver(&event, started).await;
     let now_ms = shared.clock.now_ms();
     let attempt = Attempt {
         id,
@@ -351,3 +359,6 @@ async fn commit(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

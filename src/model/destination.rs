@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::destination_type::DestinationKind;
 use super::identifiers::{DestinationId, TenantId};
 use super::StrMap;
 
@@ -10,7 +11,8 @@ use super::StrMap;
 pub struct Destination {
     pub id: DestinationId,
     pub tenant_id: TenantId,
-    /// The destination type (`webhook`, `aws_sqs`, …).
+    /// The destination type as stored and shown (`webhook`, `aws_sqs`, …); see
+    /// [`Destination::destination_kind`] for the typed value.
     pub kind: String,
     /// Normalized topic entries; `["*"]` subscribes to everything.
     pub topics: Vec<String>,
@@ -31,5 +33,43 @@ pub struct Destination {
 impl Destination {
     pub fn is_enabled(&self) -> bool {
         self.disabled_at_ms.is_none()
+    }
+
+    /// The typed destination type; `None` when the stored name is not one this build knows.
+    pub fn destination_kind(&self) -> Option<DestinationKind> {
+        DestinationKind::parse(&self.kind)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_kind(kind: &str) -> Destination {
+        Destination {
+            id: "d1".into(),
+            tenant_id: "t1".into(),
+            kind: kind.into(),
+            topics: vec!["*".into()],
+            filter: None,
+            config: StrMap::new(),
+            credentials: StrMap::new(),
+            delivery_metadata: StrMap::new(),
+            metadata: StrMap::new(),
+            created_at_ms: 0,
+            updated_at_ms: 0,
+            disabled_at_ms: None,
+            stored_at_nanos: 0,
+        }
+    }
+
+    #[test]
+    fn the_stored_type_name_parses_into_its_kind() {
+        for kind in DestinationKind::ALL {
+            assert_eq!(with_kind(kind.as_str()).destination_kind(), Some(kind));
+        }
+        for unknown in ["", "Webhook", "webhook_standard", "smtp", " webhook"] {
+            assert_eq!(with_kind(unknown).destination_kind(), None, "{unknown:?}");
+        }
     }
 }

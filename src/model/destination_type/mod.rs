@@ -94,9 +94,10 @@ pub enum RegistryError {
     },
 }
 
-/// The supported destination types.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Kind {
+/// The supported destination types. A destination stores its type as the upstream string
+/// (`Destination::kind`); [`DestinationKind::parse`] turns it into this enum.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum DestinationKind {
     Webhook,
     Hookdeck,
     AwsSqs,
@@ -108,9 +109,12 @@ enum Kind {
     Kafka,
 }
 
-impl Kind {
-    /// Order of `GET /destination-types`.
-    const REGISTRATION_ORDER: [Kind; 9] = [
+/// This module's short name for [`DestinationKind`].
+use DestinationKind as Kind;
+
+impl DestinationKind {
+    /// Every type, in the order of `GET /destination-types`.
+    pub const ALL: [DestinationKind; 9] = [
         Kind::Webhook,
         Kind::Hookdeck,
         Kind::AwsSqs,
@@ -122,7 +126,8 @@ impl Kind {
         Kind::Kafka,
     ];
 
-    fn type_name(self) -> &'static str {
+    /// The upstream type name (`webhook`, `aws_sqs`, …).
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Webhook => "webhook",
             Kind::Hookdeck => "hookdeck",
@@ -134,6 +139,11 @@ impl Kind {
             Kind::Rabbitmq => "rabbitmq",
             Kind::Kafka => "kafka",
         }
+    }
+
+    /// The kind named by an upstream type name; `None` for anything else (names are exact).
+    pub fn parse(name: &str) -> Option<DestinationKind> {
+        Kind::ALL.into_iter().find(|kind| kind.as_str() == name)
     }
 
     fn embedded(self, mode: WebhookMode) -> &'static EmbeddedType {
@@ -174,10 +184,10 @@ pub struct Registry {
 impl Registry {
     /// Parses the embedded metadata. Fails only if the embedded data is broken.
     pub fn new(mode: WebhookMode) -> Result<Registry, RegistryError> {
-        let types = Kind::REGISTRATION_ORDER
+        let types = Kind::ALL
             .iter()
             .map(|&kind| {
-                let loaded = schema::load(kind.embedded(mode), kind.type_name())?;
+                let loaded = schema::load(kind.embedded(mode), kind.as_str())?;
                 Ok(RegisteredType {
                     kind,
                     metadata: loaded.metadata,
@@ -268,7 +278,7 @@ impl Registry {
     fn find(&self, ty: &str) -> Option<&RegisteredType> {
         self.types
             .iter()
-            .find(|registered| registered.kind.type_name() == ty)
+            .find(|registered| registered.kind.as_str() == ty)
     }
 
     fn validate_if(&self, enabled: bool, registered: &RegisteredType, draft: &Draft) -> Checked {
