@@ -147,39 +147,15 @@ impl Providers {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::StrMap;
 
     fn destination(kind: &str) -> Destination {
-        Destination {
-            id: "d1".into(),
-            tenant_id: "t1".into(),
-            kind: kind.into(),
-            topics: vec!["*".into()],
-            filter: None,
-            config: StrMap::new(),
-            credentials: StrMap::new(),
-            delivery_metadata: StrMap::new(),
-            metadata: StrMap::new(),
-            created_at_ms: 0,
-            updated_at_ms: 0,
-            disabled_at_ms: None,
-            stored_at_nanos: 0,
-        }
+        Destination::sample("t1", "d1", kind)
     }
 
     fn event() -> Event {
         Event {
-            id: "evt_1".into(),
-            tenant_id: "t1".into(),
-            destination_id: Default::default(),
             matched_destination_ids: vec!["d1".into()],
-            topic: "user.created".into(),
-            time_nanos: 0,
-            time_offset_seconds: 0,
-            eligible_for_retry: true,
-            metadata: StrMap::new(),
-            data: "{}".into(),
-            idempotency_expires_ms: 0,
+            ..Event::sample("evt_1", "t1", "user.created")
         }
     }
 

@@ -111,7 +111,6 @@ mod tests {
     use crate::delivery::provider::{DeliveryFuture, DeliveryOutcome, PrepareError, Provider};
     use crate::model::destination_type::DestinationKind;
     use crate::model::event::Event;
-    use crate::model::StrMap;
 
     /// Counts preparations; its targets answer with the config's `url`.
     #[derive(Default)]
@@ -147,36 +146,13 @@ mod tests {
 
     fn destination(id: &str, url: &str) -> Destination {
         Destination {
-            id: id.into(),
-            tenant_id: "t1".into(),
-            kind: "webhook".into(),
-            topics: vec!["*".into()],
-            filter: None,
             config: [("url".to_string(), url.to_string())].into_iter().collect(),
-            credentials: StrMap::new(),
-            delivery_metadata: StrMap::new(),
-            metadata: StrMap::new(),
-            created_at_ms: 0,
-            updated_at_ms: 0,
-            disabled_at_ms: None,
-            stored_at_nanos: 0,
+            ..Destination::sample("t1", id, "webhook")
         }
     }
 
     fn event() -> Event {
-        Event {
-            id: "evt_1".into(),
-            tenant_id: "t1".into(),
-            destination_id: Default::default(),
-            matched_destination_ids: vec![],
-            topic: "a".into(),
-            time_nanos: 0,
-            time_offset_seconds: 0,
-            eligible_for_retry: true,
-            metadata: StrMap::new(),
-            data: "{}".into(),
-            idempotency_expires_ms: 0,
-        }
+        Event::sample("evt_1", "t1", "a")
     }
 
     async fn code(target: Arc<dyn Target>) -> String {

@@ -42,13 +42,13 @@ impl Destination {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn with_kind(kind: &str) -> Destination {
+impl Destination {
+    /// A destination for tests: the given tenant, id and type, subscribed to every topic, with
+    /// empty maps and zero times; tests override what they need with struct-update syntax.
+    pub fn sample(tenant_id: &str, id: &str, kind: &str) -> Destination {
         Destination {
-            id: "d1".into(),
-            tenant_id: "t1".into(),
+            id: id.into(),
+            tenant_id: tenant_id.into(),
             kind: kind.into(),
             topics: vec!["*".into()],
             filter: None,
@@ -61,6 +61,15 @@ mod tests {
             disabled_at_ms: None,
             stored_at_nanos: 0,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_kind(kind: &str) -> Destination {
+        Destination::sample("t1", "d1", kind)
     }
 
     #[test]

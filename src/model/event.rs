@@ -72,6 +72,27 @@ pub struct DeliveryTask {
     pub manual: bool,
 }
 
+#[cfg(test)]
+impl Event {
+    /// An event for tests: the given id, tenant and topic, time zero, eligible for retry, data
+    /// `{}`, nothing else; tests override what they need with struct-update syntax.
+    pub fn sample(id: &str, tenant_id: &str, topic: &str) -> Event {
+        Event {
+            id: id.into(),
+            tenant_id: tenant_id.into(),
+            destination_id: Default::default(),
+            matched_destination_ids: Vec::new(),
+            topic: topic.into(),
+            time_nanos: 0,
+            time_offset_seconds: 0,
+            eligible_for_retry: true,
+            metadata: StrMap::new(),
+            data: "{}".into(),
+            idempotency_expires_ms: 0,
+        }
+    }
+}
+
 /// Re-encodes valid JSON text the way Go's encoder writes it: no insignificant whitespace, and
 /// `<`, `>`, `&`, U+2028 and U+2029 inside strings escaped. Input must already be valid JSON.
 pub fn go_compact(json: &str) -> String {

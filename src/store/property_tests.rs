@@ -91,19 +91,10 @@ impl World {
 
     fn destination(&self, tenant: &str, id: &str) -> Destination {
         Destination {
-            id: id.into(),
-            tenant_id: tenant.into(),
-            kind: "webhook".into(),
-            topics: vec!["*".into()],
-            filter: None,
-            config: Default::default(),
-            credentials: Default::default(),
-            delivery_metadata: Default::default(),
-            metadata: Default::default(),
             created_at_ms: self.now_ms,
             updated_at_ms: self.now_ms,
-            disabled_at_ms: None,
             stored_at_nanos: self.now_ms * 1_000_000,
+            ..Destination::sample(tenant, id, "webhook")
         }
     }
 

@@ -313,21 +313,10 @@ impl Harness {
 
 fn destination(id: &str) -> Destination {
     Destination {
-        id: id.into(),
-        tenant_id: "t1".into(),
-        kind: "webhook".into(),
-        topics: vec!["*".into()],
-        filter: None,
         config: [("url".to_string(), format!("http://{id}.example/"))]
             .into_iter()
             .collect(),
-        credentials: StrMap::new(),
-        delivery_metadata: StrMap::new(),
-        metadata: StrMap::new(),
-        created_at_ms: 0,
-        updated_at_ms: 0,
-        disabled_at_ms: None,
-        stored_at_nanos: 0,
+        ..Destination::sample("t1", id, "webhook")
     }
 }
 

@@ -102,19 +102,13 @@ fn sender(settings: &WebhookSettings) -> TestSender {
 
 fn event() -> Event {
     Event {
-        id: "evt_1".into(),
-        tenant_id: "t1".into(),
-        destination_id: Default::default(),
         matched_destination_ids: vec!["d1".into()],
-        topic: "user.created".into(),
         time_nanos: NOW,
-        time_offset_seconds: 0,
-        eligible_for_retry: true,
         metadata: [("shared".to_string(), "from-event".to_string())]
             .into_iter()
             .collect(),
         data: BODY.into(),
-        idempotency_expires_ms: 0,
+        ..Event::sample("evt_1", "t1", "user.created")
     }
 }
 
@@ -124,11 +118,6 @@ fn destination(url: &str, secret: &str) -> Destination {
         credentials.insert("secret".into(), secret.into());
     }
     Destination {
-        id: "d1".into(),
-        tenant_id: "t1".into(),
-        kind: "webhook".into(),
-        topics: vec!["*".into()],
-        filter: None,
         config: [
             ("url".to_string(), url.to_string()),
             (
@@ -145,11 +134,7 @@ fn destination(url: &str, secret: &str) -> Destination {
         ]
         .into_iter()
         .collect(),
-        metadata: StrMap::new(),
-        created_at_ms: 0,
-        updated_at_ms: 0,
-        disabled_at_ms: None,
-        stored_at_nanos: 0,
+        ..Destination::sample("t1", "d1", "webhook")
     }
 }
 
