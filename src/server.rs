@@ -21,6 +21,7 @@ use crate::credentials::{self, CredentialsError, KeySource};
 use crate::delivery::{
     Dispatcher, DispatcherSettings, Providers, WebhookConfigError, WebhookProvider,
 };
+use crate::disk_budget::DiskBudget;
 use crate::instance::{self, InstanceError};
 use crate::model::destination_type::{DestinationKind, Registry, RegistryError};
 use crate::model::secret::SecretTemplate;
@@ -205,6 +206,12 @@ pub async fn start(
         secret_template,
         store: store.clone(),
         clock: clock.clone(),
+        disk_budget: DiskBudget::on_disk(
+            config.disk_limits,
+            &config.data_dir,
+            &config.data_dir.join(STORE_FILE),
+            clock.clone(),
+        ),
         config,
     });
     tracing::info!(addr = %addr, data_dir = %state.config.data_dir.display(), "listening");
