@@ -41,6 +41,27 @@ impl Limits {
     pub fn unlimited(&self) -> bool {
         self.max_bytes.is_none() && self.min_free_bytes == 0
     }
+
+    /// One line for the start-up log.
+    pub fn describe(&self) -> String {
+        let mut when = Vec::new();
+        if let Some(max) = self.max_bytes {
+            when.push(format!(
+                "the store file exceeds {max} bytes (DATA_MAX_BYTES)"
+            ));
+        }
+        if self.min_free_bytes > 0 {
+            when.push(format!(
+                "less than {} bytes are free beside it (DATA_MIN_FREE_BYTES)",
+                self.min_free_bytes
+            ));
+        }
+        if when.is_empty() {
+            "off (DATA_MAX_BYTES unset, DATA_MIN_FREE_BYTES=0)".to_string()
+        } else {
+            format!("publishing pauses while {}", when.join(" or "))
+        }
+    }
 }
 
 /// Why publishing is refused: which limit, the figure measured and the limit.
@@ -295,6 +316,24 @@ mod tests {
             "{message}"
         );
         assert!(message.contains("268435455 bytes free"), "{message}");
+    }
+
+    #[test]
+    fn the_limits_describe_themselves() {
+        let both = Limits {
+            max_bytes: Some(1000),
+            min_free_bytes: 5,
+        };
+        assert_eq!(
+            both.describe(),
+            "publishing pauses while the store file exceeds 1000 bytes (DATA_MAX_BYTES) or less \
+             than 5 bytes are free beside it (DATA_MIN_FREE_BYTES)"
+        );
+        let off = Limits {
+            max_bytes: None,
+            min_free_bytes: 0,
+        };
+        assert!(off.describe().starts_with("off"), "{}", off.describe());
     }
 
     #[test]

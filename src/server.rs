@@ -191,6 +191,7 @@ pub async fn start(
         config.delivery_max_concurrency,
         config.delivery_max_concurrency_per_destination
     );
+    tracing::info!("disk budget: {}", config.disk_limits.describe());
     let state = Arc::new(AppState {
         keys: AuthKeys::new(
             resolved.api_key,

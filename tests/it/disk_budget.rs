@@ -13,7 +13,7 @@ use hyper::StatusCode;
 use serde_json::{json, Value};
 
 use crate::support::client::Reply;
-use crate::support::{Api, Behaviour, Receiver, ServerOptions, TestServer};
+use crate::support::{Api, Behaviour, ProcessServer, Receiver, ServerOptions, TestServer};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// How long the server may take to notice a change on disk (its verdict is cached for 500 ms).
@@ -267,4 +267,30 @@ async fn under_data_min_free_bytes_publish_answers_503_and_resumes_by_itself() {
     assert!(events.to_string().contains("before"), "{events}");
     assert!(server.stop().await.success());
     drop(mount);
+}
+
+#[tokio::test]
+async fn the_log_says_the_budget_at_start_and_when_publishing_pauses() {
+    let receiver = Receiver::start(Behaviour::Status(200)).await;
+    let server = ProcessServer::start(
+        ServerOptions::default()
+            .env("DATA_MAX_BYTES", "1")
+            .env("DATA_MIN_FREE_BYTES", "0"),
+    );
+    let line = server
+        .wait_for_log(|l| l.contains("disk budget"), WAIT)
+        .await;
+    assert!(
+        line.contains("the store file exceeds 1 bytes (DATA_MAX_BYTES)"),
+        "{line}"
+    );
+    setup_tenant(&server.api, &receiver).await;
+    assert_refused(&publish(&server.api, "one", 10).await, "DATA_MAX_BYTES");
+    let line = server
+        .wait_for_log(|l| l.contains("publishing is paused"), WAIT)
+        .await;
+    assert!(
+        line.contains("WARN") && line.contains("DATA_MAX_BYTES=1"),
+        "{line}"
+    );
 }
