@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod credentials;
 pub mod delivery;
+pub mod disk_budget;
 pub mod instance;
 pub mod logging;
 pub mod model;

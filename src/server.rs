@@ -21,6 +21,7 @@ use crate::credentials::{self, CredentialsError, KeySource};
 use crate::delivery::{
     Dispatcher, DispatcherSettings, Providers, WebhookConfigError, WebhookProvider,
 };
+use crate::disk_budget::DiskBudget;
 use crate::instance::{self, InstanceError};
 use crate::model::destination_type::{DestinationKind, Registry, RegistryError};
 use crate::model::secret::SecretTemplate;
@@ -190,6 +191,7 @@ pub async fn start(
         config.delivery_max_concurrency,
         config.delivery_max_concurrency_per_destination
     );
+    tracing::info!("disk budget: {}", config.disk_limits.describe());
     let state = Arc::new(AppState {
         keys: AuthKeys::new(
             resolved.api_key,
@@ -205,6 +207,12 @@ pub async fn start(
         secret_template,
         store: store.clone(),
         clock: clock.clone(),
+        disk_budget: DiskBudget::on_disk(
+            config.disk_limits,
+            &config.data_dir,
+            &config.data_dir.join(STORE_FILE),
+            clock.clone(),
+        ),
         config,
     });
     tracing::info!(addr = %addr, data_dir = %state.config.data_dir.display(), "listening");

@@ -33,6 +33,7 @@ pub use auth::AuthKeys;
 
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::disk_budget::DiskBudget;
 use crate::model::destination_type::{Registry, WebhookMode};
 use crate::model::random;
 use crate::model::secret::{self, SecretError, SecretTemplate};
@@ -51,6 +52,8 @@ pub struct AppState {
     pub topic_rules: TopicRules,
     pub secret_template: SecretTemplate,
     pub clock: Clock,
+    /// Whether publishing may write more (`DATA_MAX_BYTES`, `DATA_MIN_FREE_BYTES`).
+    pub disk_budget: DiskBudget,
 }
 
 impl AppState {

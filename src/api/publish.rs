@@ -1,6 +1,8 @@
 //! `POST /publish`: validation as upstream, then one durable commit of the event, its
-//! idempotency key and its delivery tasks before the 202.
+//! idempotency key and its delivery tasks before the 202. Over the disk budget it answers 503
+//! with `Retry-After` and writes nothing.
 
+use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
@@ -8,6 +10,7 @@ use super::body::JsonObject;
 use super::error::ApiError;
 use super::reply::{self, Reply};
 use super::AppState;
+use crate::disk_budget::{OverBudget, RETRY_AFTER_SECONDS};
 use crate::model::event::{go_compact, Event};
 use crate::model::identifiers::{DestinationId, EventId, TenantId};
 use crate::model::matching::{destination_matches, FilterInput};
@@ -43,6 +46,16 @@ fn matching_destinations(state: &AppState, event: &Event) -> Result<Vec<Destinat
         .filter(|d| destination_matches(d, &mut input))
         .map(|d| d.id.clone())
         .collect())
+}
+
+/// 503 in upstream's error shape, naming the limit and the figures, with `Retry-After`.
+fn over_budget(refusal: &OverBudget) -> Reply {
+    let mut reply =
+        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, refusal.to_string()).into_reply();
+    reply
+        .headers_mut()
+        .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
+    reply
 }
 
 pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> {
@@ -111,6 +124,13 @@ pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> 
     event.matched_destination_ids = matching_destinations(state, &event)?;
     let id = event.id.clone();
     let destination_ids = event.matched_destination_ids.clone();
+    // Only a publish that would write is refused: a bad request still gets its 4xx, and one
+    // that matches nothing stores nothing anyway.
+    if !destination_ids.is_empty() {
+        if let Err(refusal) = state.disk_budget.check() {
+            return Ok(over_budget(&refusal));
+        }
+    }
     // Nothing matched: nothing is stored and no idempotency key is taken (as upstream).
     let duplicate = !destination_ids.is_empty()
         && state

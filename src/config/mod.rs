@@ -7,6 +7,7 @@ pub mod sources;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::disk_budget::Limits;
 use crate::model::destination_type::WebhookMode;
 use crate::model::ids::{IdGenerator, IdKind};
 use crate::model::retry::RetryPolicy;
@@ -75,6 +76,8 @@ pub struct Config {
     pub auth_disabled: bool,
     pub max_request_body_bytes: usize,
     pub data_dir: PathBuf,
+    /// `DATA_MAX_BYTES` and `DATA_MIN_FREE_BYTES`: when publishing pauses.
+    pub disk_limits: Limits,
     pub deployment_id: Option<String>,
     /// `None` when `TOPICS` is unset (upstream answers `null` on `GET /topics`).
     pub topics: Option<Vec<String>>,
@@ -285,6 +288,13 @@ impl Config {
         if data_dir.as_os_str().is_empty() {
             return Err(r.invalid("DATA_DIR", "must not be empty"));
         }
+        let disk_limits = Limits {
+            max_bytes: match r.optional("DATA_MAX_BYTES") {
+                None => None,
+                Some(_) => Some(r.positive("DATA_MAX_BYTES")?),
+            },
+            min_free_bytes: r.number("DATA_MIN_FREE_BYTES")?,
+        };
         let schedule = match r.get("RETRY_SCHEDULE").map(str::trim) {
             None | Some("") => Vec::new(),
             Some(text) => text
@@ -318,6 +328,7 @@ impl Config {
             auth_disabled: r.boolean("API_AUTH_DISABLED")?,
             max_request_body_bytes,
             data_dir,
+            disk_limits,
             deployment_id,
             topics,
             topics_allow_wildcards: r.boolean("TOPICS_ALLOW_WILDCARDS")?,
@@ -397,6 +408,26 @@ mod tests {
         assert_eq!(c.webhook.max_response_body_bytes, 131_072);
         assert_eq!(c.data_dir, PathBuf::from("./outpost-data"));
         assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn disk_budget_settings() {
+        let d = raw_with(&[]).unwrap();
+        assert_eq!(d.disk_limits.max_bytes, None);
+        assert_eq!(d.disk_limits.min_free_bytes, 256 << 20);
+        let c = raw_with(&[("DATA_MAX_BYTES", "1000"), ("DATA_MIN_FREE_BYTES", "0")]).unwrap();
+        assert_eq!(c.disk_limits.max_bytes, Some(1000));
+        assert!(!c.disk_limits.unlimited());
+        let off = raw_with(&[("DATA_MAX_BYTES", ""), ("DATA_MIN_FREE_BYTES", "0")]).unwrap();
+        assert!(off.disk_limits.unlimited());
+        for (name, value) in [
+            ("DATA_MAX_BYTES", "0"),
+            ("DATA_MAX_BYTES", "1G"),
+            ("DATA_MIN_FREE_BYTES", "-1"),
+        ] {
+            let err = raw_with(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -70,6 +70,16 @@ pub const SETTINGS: &[Setting] = &[
         "Directory holding the redb store and generated keys.",
     ),
     s(
+        "DATA_MAX_BYTES",
+        None,
+        "Largest the store file may grow; above it publish answers 503 (deliveries, reads and deletes go on). Unset: no limit.",
+    ),
+    s(
+        "DATA_MIN_FREE_BYTES",
+        Some("268435456"),
+        "Free space to keep on the file system holding DATA_DIR; below it publish answers 503. 0 disables the check.",
+    ),
+    s(
         "DEPLOYMENT_ID",
         None,
         "Deployment id added to tenant JWTs; ^[a-zA-Z0-9_-]{1,64}$.",

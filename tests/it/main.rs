@@ -8,6 +8,7 @@ mod bad_input;
 mod cli;
 mod delivery;
 mod destinations;
+mod disk_budget;
 mod fidelity;
 mod operator_log;
 mod ops;
