@@ -43,6 +43,8 @@ fn spawn(options: &ServerOptions, data_dir: &Path) -> (Child, SocketAddr, Arc<Mu
         .env("API_PORT", "0")
         .env("API_HOST", "127.0.0.1")
         .env("DATA_DIR", data_dir)
+        // Independent of how full the host's disk is; the disk budget's own tests set it.
+        .env("DATA_MIN_FREE_BYTES", "0")
         .env("LOG_LEVEL", "info")
         .current_dir(data_dir.parent().unwrap_or(data_dir))
         .stdin(Stdio::null())

@@ -49,6 +49,9 @@ impl ServerOptions {
             ("API_PORT".to_string(), "0".to_string()),
             ("API_HOST".to_string(), "127.0.0.1".to_string()),
             ("DATA_DIR".to_string(), data_dir.display().to_string()),
+            // Tests must not depend on how full the host's disk is; the disk budget's own tests
+            // set it.
+            ("DATA_MIN_FREE_BYTES".to_string(), "0".to_string()),
         ];
         settings.extend(self.env.iter().cloned());
         settings
