@@ -257,7 +257,7 @@ fn queue_key_and_pending_retry_value_v1() {
 
 #[test]
 fn key_layouts_v1() {
-    let cases: [(&str, Vec<u8>, &str); 7] = [
+    let cases: [(&str, Vec<u8>, &str); 8] = [
         (
             "tenants_by_created",
             tables::tenant_created_key(1_717_230_216_123, "tnt"),
@@ -287,6 +287,11 @@ fn key_layouts_v1() {
             "attempts_by_event",
             tables::attempt_by_event_key("evt", "des", 258),
             "000000036576740000000364657300000102",
+        ),
+        (
+            "events_by_ingestion",
+            tables::ingestion_key(1_717_230_216_123, "evt"),
+            "0000018fd2e5a3bb657674",
         ),
         (
             "pending_retry",
