@@ -107,3 +107,86 @@ async fn the_store_stops_growing_once_the_retention_window_is_full() {
         "without retention the same load should need much more: {control:?} vs {retained:?}"
     );
 }
+
+fn outpost(data_dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_outpost"))
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATA_DIR", data_dir)
+        .current_dir(data_dir.parent().expect("parent"))
+        .output()
+        .expect("run outpost")
+}
+
+#[tokio::test]
+async fn compact_shrinks_the_store_after_a_lower_ttl_deleted_most_of_it() {
+    let keep_all = ServerOptions::default()
+        .manual_clock()
+        .env("LOG_RETENTION_TTL_DAYS", "0");
+    let mut server = TestServer::start(keep_all);
+    let api = &server.api;
+    assert!(api
+        .put("/api/v1/tenants/acme", None)
+        .await
+        .status
+        .is_success());
+    let receiver = Receiver::start(Behaviour::Status(200)).await;
+    let created = api
+        .post(
+            "/api/v1/tenants/acme/destinations",
+            json!({"id": "d", "type": "webhook", "topics": ["*"],
+                   "config": {"url": receiver.url("/hook")}}),
+        )
+        .await;
+    assert!(created.status.is_success(), "{}", created.text());
+    for round in 0..8 {
+        publish_round(&server, round).await;
+    }
+    server.settle().await;
+
+    // Refused while a server holds the data directory.
+    let refused = outpost(&server.data_dir, &["compact"]);
+    assert!(!refused.status.success());
+    let message = String::from_utf8_lossy(&refused.stderr);
+    assert!(message.contains("stop the server first"), "{message}");
+
+    // Two days later the operator lowers the TTL to one day: everything so far expires.
+    assert!(server.stop().await.success());
+    server.advance(Duration::from_secs(2 * 24 * 3600));
+    server.restart(
+        ServerOptions::default()
+            .manual_clock()
+            .env("LOG_RETENTION_TTL_DAYS", "1"),
+    );
+    server.settle_retention().await;
+    let listed = server.api.get("/api/v1/events").await.json();
+    assert_eq!(
+        listed["models"].as_array().map(Vec::len),
+        Some(0),
+        "{listed}"
+    );
+    assert!(server.stop().await.success());
+
+    let before = store_size(&server);
+    let compacted = outpost(&server.data_dir, &["compact"]);
+    assert!(
+        compacted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compacted.stderr)
+    );
+    let after = store_size(&server);
+    eprintln!("compact: {before} bytes before, {after} after");
+    let printed = String::from_utf8_lossy(&compacted.stdout);
+    assert!(
+        printed.contains(&format!("{before} bytes before, {after} bytes after")),
+        "{printed}"
+    );
+    assert!(after * 4 < before, "compact left {after} of {before} bytes");
+    let checked = outpost(&server.data_dir, &["check"]);
+    assert!(
+        checked.status.success(),
+        "{}",
+        String::from_utf8_lossy(&checked.stderr)
+    );
+}
