@@ -1,7 +1,7 @@
 //! Golden bytes of everything the store writes: every record version, the values that are not
-//! records (`meta.schema_version`, the queue key a `pending_retry` row holds) and every key
-//! layout. A change
-//! that would leave existing data files unreadable fails one of these tests.
+//! records (`meta.schema_version`, the queue key a `pending_retry` row holds, the time an
+//! `event_ingested` row holds) and every key layout. A change that would leave existing data
+//! files unreadable fails one of these tests.
 //!
 //! Each golden is a fixed instance with every field set to a distinctive value (both `Some` and
 //! `None` where a field is optional). A test encodes the instance and compares with the golden,
@@ -253,6 +253,17 @@ fn queue_key_and_pending_retry_value_v1() {
     let golden = "0000018fd2e5a3bb0102030405060708";
     assert_eq!(hex(&key.to_bytes()), golden);
     assert_eq!(QueueKey::from_bytes(&unhex(golden)), Some(key));
+}
+
+#[test]
+fn event_ingested_value_v1() {
+    // The value of an `event_ingested` row: the ingestion time in unix ms, u64 big-endian.
+    let golden = "0000018fd2e5a3bb";
+    assert_eq!(hex(&1_717_230_216_123u64.to_be_bytes()), golden);
+    assert_eq!(
+        tables::ingested_ms_of(&unhex(golden)),
+        Some(1_717_230_216_123)
+    );
 }
 
 #[test]
