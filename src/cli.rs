@@ -1,5 +1,5 @@
 //! Command-line interface (argh): `outpost serve`, the operator commands (`config`, `token`,
-//! `backup`, `restore`, `check`) and `outpost --version`. Parsing only.
+//! `backup`, `restore`, `check`, `compact`) and `outpost --version`. Parsing only.
 
 use std::path::PathBuf;
 
@@ -55,6 +55,7 @@ pub enum Command {
     Backup(BackupArgs),
     Restore(RestoreArgs),
     Check(CheckArgs),
+    Compact(CompactArgs),
 }
 
 /// Run the API server and the delivery engine.
@@ -122,6 +123,16 @@ pub struct CheckArgs {
     /// the store file to check; default: DATA_DIR/outpost.redb
     #[argh(option)]
     pub file: Option<PathBuf>,
+    /// configuration file (TOML) naming DATA_DIR; default: ./outpost.toml when present
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+}
+
+/// Shrink the store file of a stopped server to the space its data needs (after a large
+/// deletion, such as lowering LOG_RETENTION_TTL_DAYS).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "compact")]
+pub struct CompactArgs {
     /// configuration file (TOML) naming DATA_DIR; default: ./outpost.toml when present
     #[argh(option)]
     pub config: Option<PathBuf>,

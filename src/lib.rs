@@ -16,6 +16,7 @@ pub mod logging;
 pub mod model;
 pub mod notify;
 pub mod output;
+pub mod retention;
 pub mod serve;
 pub mod server;
 pub mod store;

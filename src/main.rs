@@ -28,6 +28,7 @@ fn main() -> ExitCode {
         Some(cli::Command::Check(args)) => {
             commands::check(args.file.as_deref(), args.config.as_deref())
         }
+        Some(cli::Command::Compact(args)) => commands::compact(args.config.as_deref()),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -26,6 +26,7 @@ use crate::instance::{self, InstanceError};
 use crate::model::destination_type::{DestinationKind, Registry, RegistryError};
 use crate::model::secret::SecretTemplate;
 use crate::model::topics::TopicRules;
+use crate::retention::{Retention, RetentionStatus};
 use crate::store::{Store, StoreError, STORE_FILE};
 use crate::template::TemplateError;
 
@@ -63,6 +64,7 @@ pub struct ServerHandle {
     addr: SocketAddr,
     store: Store,
     clock: Clock,
+    retention: Option<RetentionStatus>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
@@ -83,6 +85,13 @@ impl ServerHandle {
     /// something new is published.
     pub fn due_deliveries(&self) -> Result<u64, StoreError> {
         self.store.queue_due_len(self.clock.now_ms())
+    }
+
+    /// Whether the log retention sweep has deleted everything expired by the server's clock
+    /// (except what it keeps for queued deliveries) and sleeps; always true with
+    /// `LOG_RETENTION_TTL_DAYS=0`.
+    pub fn log_retention_idle(&self) -> bool {
+        self.retention.as_ref().is_none_or(RetentionStatus::is_idle)
     }
 
     /// Stops accepting, lets open requests finish, drains in-flight deliveries (up to
@@ -171,7 +180,7 @@ pub async fn start(
         config.auth_disabled,
     )?;
     log_key_source(&resolved.api_key_source);
-    let (store, store_thread) = Store::open(&config.data_dir)?;
+    let (store, store_thread) = Store::open_at(&config.data_dir, clock.now_ms())?;
     let dispatcher = Dispatcher::start(
         store.clone(),
         Providers::new().with(DestinationKind::Webhook, Arc::new(webhook)),
@@ -183,6 +192,12 @@ pub async fn start(
             ids: config.ids.clone(),
         },
     )?;
+    let retention = Retention::start(store.clone(), clock.clone(), config.log_retention_ttl_days);
+    match config.log_retention_ttl_days {
+        0 => tracing::info!("log retention: off (LOG_RETENTION_TTL_DAYS=0), everything is kept"),
+        days => tracing::info!("log retention: events and attempts are kept {days} days"),
+    }
+    let retention_status = retention.as_ref().map(Retention::status);
     tracing::info!(
         "delivery policy: {}; attempt timeout {} s; at most {} deliveries in flight, {} per \
          destination",
@@ -222,6 +237,9 @@ pub async fn start(
             let _ = stopped.await;
         };
         api::serve(listener, state.clone(), shutdown, HTTP_GRACE).await;
+        if let Some(retention) = retention {
+            retention.shutdown().await;
+        }
         dispatcher.shutdown(state.config.shutdown_timeout).await;
         drop(state);
         if !store_thread.join(WRITER_GRACE).await {
@@ -235,6 +253,7 @@ pub async fn start(
         addr,
         store,
         clock,
+        retention: retention_status,
         stop,
         task,
     })

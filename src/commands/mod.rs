@@ -3,11 +3,13 @@
 
 mod backup;
 mod check;
+mod compact;
 mod config;
 mod token;
 
 pub use backup::{backup, restore};
 pub use check::check;
+pub use compact::compact;
 pub use config::config;
 pub use token::token;
 

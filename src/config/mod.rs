@@ -92,6 +92,8 @@ pub struct Config {
     pub delivery_max_concurrency: usize,
     pub delivery_max_concurrency_per_destination: usize,
     pub shutdown_timeout: Duration,
+    /// Days events and attempts are kept; 0 keeps everything.
+    pub log_retention_ttl_days: u64,
     /// The layered raw values, kept for `outpost config`.
     pub raw: RawValues,
 }
@@ -350,6 +352,7 @@ impl Config {
             delivery_max_concurrency_per_destination: r
                 .positive("DELIVERY_MAX_CONCURRENCY_PER_DESTINATION")?,
             shutdown_timeout: Duration::from_secs(r.number("SHUTDOWN_TIMEOUT_SECONDS")?),
+            log_retention_ttl_days: r.number("LOG_RETENTION_TTL_DAYS")?,
             raw: raw.clone(),
         };
         if !matches!(
@@ -517,6 +520,37 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("no_such_setting"), "{err}");
+    }
+
+    #[test]
+    fn retention_ttl_defaults_to_30_days_and_takes_upstreams_name() {
+        assert_eq!(raw_with(&[]).unwrap().log_retention_ttl_days, 30);
+        let c = raw_with(&[("CLICKHOUSE_LOG_RETENTION_TTL_DAYS", "0")]).unwrap();
+        assert_eq!(c.log_retention_ttl_days, 0);
+        // The setting's own name wins over the alias.
+        let c = raw_with(&[
+            ("CLICKHOUSE_LOG_RETENTION_TTL_DAYS", "0"),
+            ("LOG_RETENTION_TTL_DAYS", "7"),
+        ])
+        .unwrap();
+        assert_eq!(c.log_retention_ttl_days, 7);
+        let err = raw_with(&[("CLICKHOUSE_LOG_RETENTION_TTL_DAYS", "soon")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("LOG_RETENTION_TTL_DAYS"), "{err}");
+        // In the file too, under either key.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outpost.toml");
+        std::fs::write(
+            &path,
+            "log_retention_ttl_days = 3\nclickhouse_log_retention_ttl_days = 9\n",
+        )
+        .unwrap();
+        let raw = sources::layered(Some(&path), &|_| None).unwrap();
+        assert_eq!(Config::from_raw(raw).unwrap().log_retention_ttl_days, 3);
+        std::fs::write(&path, "clickhouse_log_retention_ttl_days = 9\n").unwrap();
+        let raw = sources::layered(Some(&path), &|_| None).unwrap();
+        assert_eq!(Config::from_raw(raw).unwrap().log_retention_ttl_days, 9);
     }
 
     #[test]

@@ -215,6 +215,11 @@ pub const SETTINGS: &[Setting] = &[
         "Seconds an event id is remembered for duplicate detection.",
     ),
     s(
+        "LOG_RETENTION_TTL_DAYS",
+        Some("30"),
+        "Days events and attempts are kept (0 keeps everything); also read as CLICKHOUSE_LOG_RETENTION_TTL_DAYS.",
+    ),
+    s(
         "RETRY_SCHEDULE",
         None,
         "Comma-separated seconds between attempts; overrides the backoff and MAX_RETRY_LIMIT.",
@@ -251,6 +256,26 @@ pub const SETTINGS: &[Setting] = &[
     ),
 ];
 
+/// Other names a setting answers to, as `(alias, setting)`: upstream's name for a setting
+/// outpost names differently. The setting's own name wins when both are given in one layer.
+pub const ALIASES: &[(&str, &str)] = &[(
+    "CLICKHOUSE_LOG_RETENTION_TTL_DAYS",
+    "LOG_RETENTION_TTL_DAYS",
+)];
+
+/// The setting `name` (or an alias of it) refers to.
 pub fn find(name: &str) -> Option<&'static Setting> {
+    let name = ALIASES
+        .iter()
+        .find(|(alias, _)| *alias == name)
+        .map_or(name, |(_, setting)| setting);
     SETTINGS.iter().find(|s| s.name == name)
+}
+
+/// The aliases of the setting `name`.
+pub fn aliases_of(name: &str) -> impl Iterator<Item = &'static str> + '_ {
+    ALIASES
+        .iter()
+        .filter(move |(_, setting)| *setting == name)
+        .map(|(alias, _)| *alias)
 }

@@ -1,10 +1,12 @@
 //! Layering of configuration sources: built-in defaults, then the TOML file, then the process
-//! environment. The result is one map from setting name to raw text, which `Config` parses.
+//! environment. The result is one map from setting name to raw text, which `Config` parses. A
+//! setting may also be given under an alias (upstream's name for it, see `settings::ALIASES`);
+//! within one layer its own name wins.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use super::settings::{find, SETTINGS};
+use super::settings::{aliases_of, find, SETTINGS};
 use super::ConfigError;
 
 /// Raw setting values by name, after layering. Absent = unset.
@@ -45,7 +47,12 @@ pub fn read_file(path: &Path, into: &mut RawValues) -> Result<(), ConfigError> {
         path: path.to_path_buf(),
         reason: e.to_string(),
     })?;
-    for (key, value) in &table {
+    // A setting's own key wins over an alias of it, whatever their order in the file.
+    let mut entries: Vec<(&String, &toml::Value)> = table.iter().collect();
+    entries.sort_by_key(|(key, _)| {
+        find(&key.to_ascii_uppercase()).map(|s| s.name) == Some(key.to_ascii_uppercase().as_str())
+    });
+    for (key, value) in entries {
         let setting = find(&key.to_ascii_uppercase()).ok_or_else(|| ConfigError::File {
             path: path.to_path_buf(),
             reason: format!("unknown setting `{key}`"),
@@ -86,7 +93,8 @@ pub fn layered(
         read_file(path, &mut values)?;
     }
     for setting in SETTINGS {
-        if let Some(value) = env(setting.name) {
+        let value = env(setting.name).or_else(|| aliases_of(setting.name).find_map(env));
+        if let Some(value) = value {
             values.insert(setting.name, value);
         }
     }

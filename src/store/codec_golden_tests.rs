@@ -1,7 +1,7 @@
 //! Golden bytes of everything the store writes: every record version, the values that are not
-//! records (`meta.schema_version`, the queue key a `pending_retry` row holds) and every key
-//! layout. A change
-//! that would leave existing data files unreadable fails one of these tests.
+//! records (`meta.schema_version`, the queue key a `pending_retry` row holds, the time an
+//! `event_ingested` row holds) and every key layout. A change that would leave existing data
+//! files unreadable fails one of these tests.
 //!
 //! Each golden is a fixed instance with every field set to a distinctive value (both `Some` and
 //! `None` where a field is optional). A test encodes the instance and compares with the golden,
@@ -256,8 +256,19 @@ fn queue_key_and_pending_retry_value_v1() {
 }
 
 #[test]
+fn event_ingested_value_v1() {
+    // The value of an `event_ingested` row: the ingestion time in unix ms, u64 big-endian.
+    let golden = "0000018fd2e5a3bb";
+    assert_eq!(hex(&1_717_230_216_123u64.to_be_bytes()), golden);
+    assert_eq!(
+        tables::ingested_ms_of(&unhex(golden)),
+        Some(1_717_230_216_123)
+    );
+}
+
+#[test]
 fn key_layouts_v1() {
-    let cases: [(&str, Vec<u8>, &str); 7] = [
+    let cases: [(&str, Vec<u8>, &str); 8] = [
         (
             "tenants_by_created",
             tables::tenant_created_key(1_717_230_216_123, "tnt"),
@@ -287,6 +298,11 @@ fn key_layouts_v1() {
             "attempts_by_event",
             tables::attempt_by_event_key("evt", "des", 258),
             "000000036576740000000364657300000102",
+        ),
+        (
+            "events_by_ingestion",
+            tables::ingestion_key(1_717_230_216_123, "evt"),
+            "0000018fd2e5a3bb657674",
         ),
         (
             "pending_retry",

@@ -3,6 +3,9 @@
 //! an existing record that implies that key), every pending-retry mark points at a queued
 //! automatic retry of its own pair, and every destination belongs to an existing tenant.
 //!
+//! Events' ingestion index (`events_by_ingestion` with its reverse `event_ingested`) is checked
+//! the same way, through the reverse table, since the event record does not hold the time.
+//!
 //! Both directions are checked record by record with point lookups, so the check streams
 //! through a store of any size; together they make each index a bijection with its table,
 //! which also makes the row counts equal. Used by `outpost check` and the store's tests.
@@ -234,6 +237,88 @@ fn check_attempts_by_event(
     Ok(())
 }
 
+/// `events_by_ingestion` and its reverse `event_ingested`: each event has one ingestion time in
+/// `event_ingested` and exactly the entry it names in `events_by_ingestion`; each
+/// `events_by_ingestion` entry names an existing event whose `event_ingested` time matches it.
+/// The ingestion time is not part of the event record, so this is what "the key it implies"
+/// means here.
+fn check_ingestion_index(
+    txn: &ReadTransaction,
+    report: &mut ConsistencyReport,
+) -> Result<(), StoreError> {
+    let events = txn.open_table(tables::EVENTS)?;
+    let ingested = txn.open_table(tables::EVENT_INGESTED)?;
+    let index = txn.open_table(tables::EVENTS_BY_INGESTION)?;
+    for row in events.iter()? {
+        let (id, _) = row?;
+        let id = id.value();
+        let ms = match ingested.get(id)? {
+            None => {
+                report.problem(|| format!("events {id:?} has no event_ingested entry"));
+                continue;
+            }
+            Some(value) => match tables::ingested_ms_of(value.value()) {
+                Some(ms) => ms,
+                None => {
+                    report.problem(|| format!("event_ingested {id:?} is malformed"));
+                    continue;
+                }
+            },
+        };
+        let key = tables::ingestion_key(ms, id);
+        if index.get(key.as_slice())?.is_none() {
+            report.problem(|| {
+                format!(
+                    "events {id:?} has no events_by_ingestion entry (expected key {})",
+                    show(&key)
+                )
+            });
+        }
+    }
+    for row in index.iter()? {
+        let (key, _) = row?;
+        let key = key.value();
+        let Some((ms, id)) = tables::split_ingestion_key(key) else {
+            report.problem(|| format!("events_by_ingestion entry {} is malformed", show(key)));
+            continue;
+        };
+        if events.get(id)?.is_none() {
+            report.problem(|| {
+                format!(
+                    "events_by_ingestion entry {} points at events {id:?}, which does not exist",
+                    show(key)
+                )
+            });
+            continue;
+        }
+        let recorded = ingested
+            .get(id)?
+            .and_then(|v| tables::ingested_ms_of(v.value()));
+        if recorded != Some(ms) {
+            report.problem(|| {
+                format!(
+                    "events_by_ingestion entry {} is stale: event_ingested of {id:?} says {recorded:?}",
+                    show(key)
+                )
+            });
+        }
+    }
+    for (name, len) in [
+        ("events_by_ingestion", index.len()?),
+        ("event_ingested", ingested.len()?),
+    ] {
+        if len != events.len()? {
+            report.problem(|| {
+                format!(
+                    "{name} has {len} entries but events has {} records",
+                    events.len().unwrap_or(0)
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Every pending-retry mark names a queued, automatic task of its own pair.
 fn check_pending_retries(
     txn: &ReadTransaction,
@@ -371,6 +456,7 @@ pub fn check(txn: &ReadTransaction) -> Result<ConsistencyReport, StoreError> {
         ],
         &mut report,
     )?;
+    check_ingestion_index(txn, &mut report)?;
     check_attempts_by_event(txn, &mut report)?;
     check_pending_retries(txn, &mut report)?;
     check_destination_owners(txn, &mut report)?;

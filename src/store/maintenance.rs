@@ -1,6 +1,7 @@
 //! Operator maintenance of store files: a consistent backup of a store a running server has
 //! open (a read-only handle shares the file with the server's writer and copies one MVCC
-//! snapshot), restoring a backup into a data directory, and checking a file not in use.
+//! snapshot), restoring a backup into a data directory, checking a file not in use, and
+//! compacting one (giving the pages freed by deletions back to the file system).
 
 use std::path::{Path, PathBuf};
 
@@ -188,6 +189,42 @@ pub fn check(path: &Path) -> Result<TableCounts, MaintenanceError> {
     }
     every_table!(count);
     Ok(counts)
+}
+
+/// Sizes of a store file before and after compaction, in bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Compacted {
+    pub before: u64,
+    pub after: u64,
+}
+
+fn file_size(path: &Path) -> Result<u64, MaintenanceError> {
+    std::fs::metadata(path)
+        .map(|m| m.len())
+        .map_err(|e| file_error(path, e))
+}
+
+/// Compacts a store file no server has open: moves live pages to the front and truncates the
+/// free space at the end. redb reuses freed pages for new writes but never shrinks the file by
+/// itself, so this is how space freed by a large deletion goes back to the file system.
+pub fn compact(path: &Path) -> Result<Compacted, MaintenanceError> {
+    if !path.is_file() {
+        return Err(file_error(path, "no such file"));
+    }
+    let before = file_size(path)?;
+    let mut db = match Database::builder().create(path) {
+        Ok(db) => db,
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+            return Err(MaintenanceError::InUse(path.to_path_buf()))
+        }
+        Err(e) => return Err(file_error(path, e)),
+    };
+    db.compact().map_err(|e| file_error(path, e))?;
+    drop(db);
+    Ok(Compacted {
+        before,
+        after: file_size(path)?,
+    })
 }
 
 /// Installs a backup file as the store of `data_dir`, after checking it. An existing store is

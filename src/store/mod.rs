@@ -14,6 +14,7 @@ pub mod maintenance;
 mod property_tests;
 mod publish;
 mod queue;
+mod retention;
 mod tables;
 mod tenants;
 pub mod writer;
@@ -29,6 +30,7 @@ pub use logs::{AttemptFilter, EventFilter, Position, TimeRange};
 pub use publish::{PublishOutcome, PublishRequest};
 use queue::QueueShared;
 pub use queue::{DeliverySnapshot, Outcome, QueueListener};
+pub use retention::{SweepBatch, SweepCursor};
 pub use tables::QueueKey;
 pub use tenants::TenantUpsert;
 use writer::WriterHandle;
@@ -81,8 +83,14 @@ impl StoreThread {
 
 impl Store {
     /// Opens (creating if needed) the store in `data_dir`, checks the schema version and starts
-    /// the writer thread.
+    /// the writer thread; the system clock dates any ingestion-index backfill.
     pub fn open(data_dir: &Path) -> Result<(Store, StoreThread), StoreError> {
+        Store::open_at(data_dir, crate::clock::Clock::system().now_ms())
+    }
+
+    /// As [`Store::open`], with `now_ms` (unix ms) as the upper bound of the ingestion times a
+    /// file written before the ingestion index existed gets for its events.
+    pub fn open_at(data_dir: &Path, now_ms: i64) -> Result<(Store, StoreThread), StoreError> {
         create_private_dir(data_dir).map_err(|e| StoreError::DataDir {
             path: data_dir.display().to_string(),
             reason: e.to_string(),
@@ -93,6 +101,13 @@ impl Store {
             .set_concurrency_mode(CONCURRENCY)
             .create(&path)?;
         prepare_schema(&db)?;
+        let backfilled = retention::backfill_ingestion(&db, now_ms)?;
+        if backfilled > 0 {
+            tracing::info!(
+                events = backfilled,
+                "indexed the ingestion time of every stored event (one-off upgrade)"
+            );
+        }
         let db = Arc::new(db);
         let (writer, thread) = writer::spawn(db.clone());
         Ok((

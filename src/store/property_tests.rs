@@ -461,3 +461,270 @@ async fn a_damaged_index_is_reported() {
         "{report:?}"
     );
 }
+
+/// Runs a whole sweep with `cutoff_ms` the way the retention task does, in small batches so the
+/// cursor crosses many batch boundaries.
+async fn sweep_all(store: &Store, cutoff_ms: i64) -> u64 {
+    let protected = std::sync::Arc::new(store.protected_events().expect("protected"));
+    let mut cursor = super::SweepCursor::default();
+    let mut deleted = 0;
+    loop {
+        let batch = store
+            .sweep_expired(cutoff_ms, cursor, protected.clone(), 3)
+            .await
+            .expect("sweep");
+        deleted += batch.deleted_events + batch.deleted_attempts;
+        if batch.done {
+            return deleted;
+        }
+        cursor = batch.cursor;
+    }
+}
+
+fn ingested_ms(store: &Store, event_id: &str) -> Option<i64> {
+    let txn = store.read().expect("read");
+    let table = txn.open_table(tables::EVENT_INGESTED).expect("table");
+    let value = table.get(event_id).expect("get")?;
+    tables::ingested_ms_of(value.value()).map(|ms| ms as i64)
+}
+
+#[tokio::test]
+async fn retention_sweeps_keep_the_store_consistent_and_spare_queued_events() {
+    let mut swept_something = false;
+    let mut spared_something = false;
+    for seed in 100..116u64 {
+        let mut rng = Rng(seed);
+        let mut world = World::new();
+        let start_ms = world.now_ms;
+        for _ in 0..160 {
+            world.step(&mut rng).await;
+        }
+        // Expire roughly the first half of the history.
+        let cutoff_ms = start_ms + (world.now_ms - start_ms) / 2;
+        let protected = world.store.protected_events().expect("protected");
+        let events_before: Vec<Event> = table_records(&world.store, "events", tables::EVENTS);
+        let attempts_before: Vec<Attempt> =
+            table_records(&world.store, "attempts", tables::ATTEMPTS);
+        swept_something |= sweep_all(&world.store, cutoff_ms).await > 0;
+
+        let report = world.store.check_consistency().expect("check");
+        assert!(report.is_consistent(), "seed {seed}: {report:?}");
+        assert_listings_agree(&world.store, seed);
+        let events: Vec<Event> = table_records(&world.store, "events", tables::EVENTS);
+        let attempts: Vec<Attempt> = table_records(&world.store, "attempts", tables::ATTEMPTS);
+        let kept_events: BTreeSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
+        let kept_attempts: BTreeSet<&str> = attempts.iter().map(|a| a.id.as_str()).collect();
+        for event in &events_before {
+            let ingested = ingested_ms(&world.store, &event.id);
+            let kept = kept_events.contains(event.id.as_str());
+            if protected.contains(event.id.as_str()) {
+                assert!(kept, "seed {seed}: queued event {} was deleted", event.id);
+                spared_something |= ingested.is_some_and(|ms| ms < cutoff_ms);
+            } else {
+                assert_eq!(
+                    kept,
+                    ingested.is_some_and(|ms| ms >= cutoff_ms),
+                    "seed {seed}: event {} kept={kept} ingested={ingested:?}",
+                    event.id
+                );
+            }
+        }
+        for attempt in &attempts_before {
+            let kept = kept_attempts.contains(attempt.id.as_str());
+            let expired = attempt.time_nanos < cutoff_ms * 1_000_000;
+            let protected = protected.contains(attempt.event_id.as_str());
+            assert_eq!(
+                kept,
+                protected || !expired,
+                "seed {seed}: attempt {} (event {})",
+                attempt.id,
+                attempt.event_id
+            );
+        }
+        // Everything that was queued can still be delivered.
+        for _ in 0..40 {
+            world.deliver(&mut rng).await;
+        }
+        let report = world
+            .store
+            .check_consistency()
+            .expect("check after deliveries");
+        assert!(report.is_consistent(), "seed {seed}: {report:?}");
+    }
+    assert!(swept_something, "no sequence had anything to expire");
+    assert!(spared_something, "no sequence kept an expired queued event");
+}
+
+/// Publishes `id` at the world's now with `time_nanos` as the publisher's time, to "d1" of "ta".
+async fn publish_one(world: &World, id: &str, time_nanos: i64) {
+    let event = Event {
+        matched_destination_ids: vec!["d1".into()],
+        time_nanos,
+        ..Event::sample(id, "ta", "t")
+    };
+    world
+        .store
+        .publish(PublishRequest {
+            event,
+            now_ms: world.now_ms,
+            idempotency_ttl_ms: IDEMPOTENCY_TTL_MS,
+        })
+        .await
+        .expect("publish");
+}
+
+/// Delivers the queued task of `event_id`, succeeding or failing (with a retry).
+async fn deliver_one(world: &mut World, event_id: &str, success: bool) {
+    for key in world.store.queue_keys().expect("keys") {
+        let snapshot = world.store.delivery_snapshot(key).expect("snapshot");
+        let Some(DeliverySnapshot {
+            task,
+            event: Some(event),
+            destination: Some(destination),
+        }) = snapshot
+        else {
+            continue;
+        };
+        if task.event_id != event_id {
+            continue;
+        }
+        world.attempt_seq += 1;
+        let attempt = Attempt {
+            id: format!("a{:06}", world.attempt_seq).into(),
+            tenant_id: task.tenant_id.clone(),
+            event_id: task.event_id.clone(),
+            destination_id: task.destination_id.clone(),
+            destination_type: destination.kind.clone(),
+            attempt_number: task.attempt_number,
+            manual: false,
+            status: if success {
+                AttemptStatus::Success
+            } else {
+                AttemptStatus::Failed
+            },
+            time_nanos: world.now_ms * 1_000_000,
+            code: "200".into(),
+            response_data: None,
+            topic: event.topic.clone(),
+        };
+        world
+            .store
+            .record_outcome(Outcome {
+                key,
+                task,
+                attempt,
+                retry_after_ms: (!success).then_some(3_600_000),
+                now_ms: world.now_ms,
+            })
+            .await
+            .expect("outcome");
+        return;
+    }
+    panic!("no queued task for {event_id}");
+}
+
+#[tokio::test]
+async fn a_sweep_deletes_what_expired_and_keeps_what_is_still_queued() {
+    let mut world = World::new();
+    world
+        .store
+        .upsert_tenant("ta".into(), Default::default(), world.now_ms)
+        .await
+        .expect("tenant");
+    let destination = world.destination("ta", "d1");
+    world
+        .store
+        .create_destination(destination, 10)
+        .await
+        .expect("destination");
+    let day_ms = 86_400_000;
+    // Publisher times in the past and the future: expiry goes by when the event was stored.
+    publish_one(&world, "delivered", 0).await;
+    publish_one(&world, "queued", i64::MAX / 2).await;
+    publish_one(&world, "retrying", world.now_ms * 1_000_000).await;
+    deliver_one(&mut world, "delivered", true).await;
+    deliver_one(&mut world, "retrying", false).await;
+    world.now_ms += 2 * day_ms;
+    publish_one(&world, "recent", 0).await;
+    deliver_one(&mut world, "recent", true).await;
+
+    let cutoff = world.now_ms - day_ms;
+    let deleted = sweep_all(&world.store, cutoff).await;
+    assert_eq!(deleted, 2, "the delivered event and its attempt");
+    let ids = |store: &Store,
+               table: redb::TableDefinition<'static, &'static str, &'static [u8]>|
+     -> BTreeSet<String> {
+        let txn = store.read().expect("read");
+        let table = txn.open_table(table).expect("table");
+        table
+            .iter()
+            .expect("iter")
+            .map(|row| row.expect("row").0.value().to_string())
+            .collect()
+    };
+    let events = ids(&world.store, tables::EVENTS);
+    assert_eq!(
+        events,
+        ["queued", "recent", "retrying"]
+            .map(String::from)
+            .into_iter()
+            .collect()
+    );
+    let attempts: Vec<Attempt> = table_records(&world.store, "attempts", tables::ATTEMPTS);
+    let mut attempt_events: Vec<&str> = attempts.iter().map(|a| a.event_id.as_str()).collect();
+    attempt_events.sort();
+    assert_eq!(attempt_events, ["recent", "retrying"]);
+    let report = world.store.check_consistency().expect("check");
+    assert!(report.is_consistent(), "{report:?}");
+
+    // Once their deliveries are over, the kept ones expire too: both events and the first
+    // attempt of "retrying"; the attempts made now are younger than the cutoff.
+    deliver_one(&mut world, "queued", true).await;
+    world.now_ms += 3_600_000;
+    deliver_one(&mut world, "retrying", true).await;
+    assert_eq!(sweep_all(&world.store, cutoff).await, 3);
+    assert_eq!(
+        ids(&world.store, tables::EVENTS),
+        BTreeSet::from(["recent".to_string()])
+    );
+    let report = world.store.check_consistency().expect("check");
+    assert!(report.is_consistent(), "{report:?}");
+}
+
+#[tokio::test]
+async fn a_file_without_the_ingestion_index_gets_it_once_on_open() {
+    let mut world = World::new();
+    let mut rng = Rng(3);
+    for _ in 0..200 {
+        world.step(&mut rng).await;
+    }
+    let events: Vec<Event> = table_records(&world.store, "events", tables::EVENTS);
+    assert!(!events.is_empty());
+    // As a file written before the index existed: no ingestion rows at all.
+    world
+        .store
+        .writer
+        .write(|ctx| {
+            ctx.txn
+                .open_table(tables::EVENTS_BY_INGESTION)?
+                .retain(|_, _| false)?;
+            ctx.txn
+                .open_table(tables::EVENT_INGESTED)?
+                .retain(|_, _| false)?;
+            Ok(())
+        })
+        .await
+        .expect("drop the index");
+    assert!(!world
+        .store
+        .check_consistency()
+        .expect("check")
+        .is_consistent());
+    world.restart().await;
+    let report = world.store.check_consistency().expect("check");
+    assert!(report.is_consistent(), "{report:?}");
+    for event in &events {
+        let estimate = (event.time_nanos / 1_000_000).min(world.now_ms);
+        assert_eq!(ingested_ms(&world.store, &event.id), Some(estimate));
+    }
+}

@@ -1,5 +1,6 @@
 //! The publish transaction: the idempotency check and — together in one commit — the event
-//! (which carries its idempotency expiry) and one queue row per matched destination. Matching
+//! (which carries its idempotency expiry), its listing and ingestion index rows, and one queue
+//! row per matched destination. Matching
 //! happens before, against a read snapshot, so the writer does no matching work.
 
 use redb::ReadableTable;
@@ -23,8 +24,9 @@ pub enum PublishOutcome {
     Duplicate,
 }
 
-/// Removes the listing index rows of an event being replaced under the same id.
+/// Removes the listing and ingestion index rows of an event being replaced under the same id.
 fn unindex_event(ctx: &WriteCtx<'_>, old: &Event) -> Result<(), StoreError> {
+    super::retention::unindex_ingestion(ctx, &old.id)?;
     ctx.txn
         .open_table(tables::EVENTS_BY_TIME)?
         .remove(tables::time_key(old.time_nanos, &old.id).as_slice())?;
@@ -72,6 +74,7 @@ impl Store {
                         .as_slice(),
                     (),
                 )?;
+                super::retention::index_ingestion(ctx.txn, now_ms.max(0) as u64, &event.id)?;
 
                 let due_ms = now_ms.max(0) as u64;
                 let mut queue_table = ctx.txn.open_table(tables::QUEUE)?;

@@ -19,6 +19,13 @@ pub const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
 pub const EVENTS_BY_TIME: TableDefinition<&[u8], ()> = TableDefinition::new("events_by_time");
 /// `tenant prefix ++ time ++ event id` → (). Listing order of one tenant's events.
 pub const EVENTS_BY_TENANT: TableDefinition<&[u8], ()> = TableDefinition::new("events_by_tenant");
+/// `ingested_ms (u64 BE) ++ event id` → (). Events in the order they were stored (not their
+/// publisher-given `time`): what log retention expires by.
+pub const EVENTS_BY_INGESTION: TableDefinition<&[u8], ()> =
+    TableDefinition::new("events_by_ingestion");
+/// event id → `ingested_ms` (u64 BE): where an event sits in `events_by_ingestion`, so a
+/// republish or a deletion finds its entry without a scan.
+pub const EVENT_INGESTED: TableDefinition<&str, &[u8]> = TableDefinition::new("event_ingested");
 /// attempt id → `Attempt` record.
 pub const ATTEMPTS: TableDefinition<&str, &[u8]> = TableDefinition::new("attempts");
 /// `time ++ attempt id` → (). Listing order of every attempt.
@@ -47,6 +54,8 @@ macro_rules! every_table {
         $apply!(EVENTS);
         $apply!(EVENTS_BY_TIME);
         $apply!(EVENTS_BY_TENANT);
+        $apply!(EVENTS_BY_INGESTION);
+        $apply!(EVENT_INGESTED);
         $apply!(ATTEMPTS);
         $apply!(ATTEMPTS_BY_TIME);
         $apply!(ATTEMPTS_BY_TENANT);
@@ -112,6 +121,33 @@ pub fn time_key(time_nanos: i64, id: &str) -> Vec<u8> {
     key.extend_from_slice(&ordered_i64(time_nanos));
     key.extend_from_slice(id.as_bytes());
     key
+}
+
+/// `ingested_ms ++ event id`: an event's `events_by_ingestion` key.
+pub fn ingestion_key(ingested_ms: u64, event_id: &str) -> Vec<u8> {
+    let mut key = Vec::with_capacity(8 + event_id.len());
+    key.extend_from_slice(&ingested_ms.to_be_bytes());
+    key.extend_from_slice(event_id.as_bytes());
+    key
+}
+
+/// The ingestion ms and event id of an `events_by_ingestion` key.
+pub fn split_ingestion_key(key: &[u8]) -> Option<(u64, &str)> {
+    let ms: [u8; 8] = key.get(..8)?.try_into().ok()?;
+    let id = std::str::from_utf8(key.get(8..)?).ok()?;
+    Some((u64::from_be_bytes(ms), id))
+}
+
+/// The value of an `event_ingested` row.
+pub fn ingested_ms_of(value: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(value.try_into().ok()?))
+}
+
+/// The time (unix nanoseconds) and id of a `time ++ id` key.
+pub fn split_time_key(key: &[u8]) -> Option<(i64, &str)> {
+    let raw: [u8; 8] = key.get(..8)?.try_into().ok()?;
+    let id = std::str::from_utf8(key.get(8..)?).ok()?;
+    Some(((u64::from_be_bytes(raw) ^ (1 << 63)) as i64, id))
 }
 
 /// `tenant prefix ++ time ++ id`.

@@ -13,6 +13,7 @@ mod fidelity;
 mod operator_log;
 mod ops;
 mod restart;
+mod retention;
 mod schemas;
 mod sdk;
 mod sdk_ts;

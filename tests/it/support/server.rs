@@ -191,6 +191,19 @@ impl TestServer {
         }
     }
 
+    /// Waits until the log retention sweep has deleted everything expired by the server's
+    /// clock (except what it keeps for queued deliveries) and sleeps again.
+    pub async fn settle_retention(&self) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !self.handle.as_ref().expect("running").log_retention_idle() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the retention sweep did not finish in 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
     /// Moves the manual clock forward and waits for what became due to be delivered.
     pub async fn advance_and_settle(&self, by: Duration) {
         self.advance(by);

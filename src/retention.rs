@@ -1,0 +1,183 @@
+//! The log retention sweep (`LOG_RETENTION_TTL_DAYS`): a background task that sleeps on the
+//! clock until the oldest stored event or attempt is older than the TTL, then deletes what has
+//! expired in batches of at most [`BATCH_ROWS`] rows, each batch its own write job (so
+//! publishes and delivery outcomes interleave with a long sweep), and sleeps again until the
+//! next oldest row expires. It never polls: with nothing stored it wakes one TTL from now (no
+//! row stored later can expire sooner). Events that still have a queued delivery or a pending
+//! retry, and their attempts, are kept; when a run had to keep some, the next run comes
+//! [`PROTECTED_RECHECK`] later at the earliest.
+//!
+//! With a TTL of 0 there is no task at all.
+
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+use crate::clock::Clock;
+use crate::store::{Store, StoreError, SweepCursor};
+
+/// Rows one write job examines at most.
+pub const BATCH_ROWS: usize = 1_000;
+/// How long expired rows kept for a queued delivery wait before the next look.
+pub const PROTECTED_RECHECK: Duration = Duration::from_secs(3_600);
+/// How long the sweep waits after a storage error before trying again.
+const ERROR_BACKOFF: Duration = Duration::from_secs(60);
+
+const DAY_MS: i64 = 86_400_000;
+
+/// The running sweep.
+pub struct Retention {
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<()>,
+    status: RetentionStatus,
+}
+
+/// Whether the sweep has caught up; cheap to clone.
+#[derive(Clone)]
+pub struct RetentionStatus {
+    idle_until_ms: Arc<AtomicI64>,
+    clock: Clock,
+}
+
+impl RetentionStatus {
+    /// True while the sweep is asleep with nothing expired left to delete (up to rows it keeps
+    /// for queued deliveries): the clock is before its next wake-up.
+    pub fn is_idle(&self) -> bool {
+        self.clock.now_ms() < self.idle_until_ms.load(Ordering::SeqCst)
+    }
+}
+
+impl Retention {
+    /// Starts the sweep for a TTL of `ttl_days` (none for 0).
+    pub fn start(store: Store, clock: Clock, ttl_days: u64) -> Option<Retention> {
+        if ttl_days == 0 {
+            return None;
+        }
+        let ttl_ms = i64::try_from(ttl_days)
+            .unwrap_or(i64::MAX)
+            .saturating_mul(DAY_MS);
+        let (stop, stopped) = oneshot::channel();
+        let idle_until_ms = Arc::new(AtomicI64::new(i64::MIN));
+        let task = tokio::spawn(run(
+            store,
+            clock.clone(),
+            ttl_ms,
+            idle_until_ms.clone(),
+            stopped,
+        ));
+        Some(Retention {
+            stop,
+            task,
+            status: RetentionStatus {
+                idle_until_ms,
+                clock,
+            },
+        })
+    }
+
+    pub fn status(&self) -> RetentionStatus {
+        self.status.clone()
+    }
+
+    /// Stops the sweep (between two batches) and waits for it.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
+/// What one run did.
+#[derive(Default)]
+struct RunTotals {
+    events: u64,
+    attempts: u64,
+    protected: u64,
+}
+
+/// Deletes everything unprotected stored before `cutoff_ms`, batch by batch. `None` when told
+/// to stop in between.
+async fn sweep(
+    store: &Store,
+    cutoff_ms: i64,
+    stopped: &mut oneshot::Receiver<()>,
+) -> Result<Option<RunTotals>, StoreError> {
+    let protected = Arc::new(store.protected_events()?);
+    let mut cursor = SweepCursor::default();
+    let mut totals = RunTotals::default();
+    loop {
+        let batch = tokio::select! {
+            biased;
+            _ = &mut *stopped => return Ok(None),
+            batch = store.sweep_expired(cutoff_ms, cursor, protected.clone(), BATCH_ROWS) => batch?,
+        };
+        totals.events += batch.deleted_events;
+        totals.attempts += batch.deleted_attempts;
+        totals.protected += batch.protected;
+        if batch.done {
+            return Ok(Some(totals));
+        }
+        cursor = batch.cursor;
+    }
+}
+
+async fn run(
+    store: Store,
+    clock: Clock,
+    ttl_ms: i64,
+    idle_until_ms: Arc<AtomicI64>,
+    mut stopped: oneshot::Receiver<()>,
+) {
+    let mut not_before = i64::MIN;
+    loop {
+        let wake = match store.oldest_log_ms() {
+            Ok(Some(oldest)) => oldest.saturating_add(ttl_ms).max(not_before),
+            Ok(None) => clock.now_ms().saturating_add(ttl_ms),
+            Err(error) => {
+                tracing::error!(%error, "log retention: cannot read the oldest row");
+                clock
+                    .now_ms()
+                    .saturating_add(ERROR_BACKOFF.as_millis() as i64)
+            }
+        };
+        idle_until_ms.store(wake, Ordering::SeqCst);
+        tokio::select! {
+            biased;
+            _ = &mut stopped => return,
+            () = clock.sleep_until_ms(wake) => {}
+        }
+        idle_until_ms.store(i64::MIN, Ordering::SeqCst);
+        let now = clock.now_ms();
+        // Rows stored at `now - ttl` or earlier have expired (the wake-up above is exactly
+        // the oldest row's time + ttl, so that row must go in this run).
+        let cutoff_ms = now.saturating_sub(ttl_ms).saturating_add(1);
+        match sweep(&store, cutoff_ms, &mut stopped).await {
+            Ok(None) => return,
+            Ok(Some(totals)) => {
+                if totals.events + totals.attempts > 0 {
+                    tracing::info!(
+                        events = totals.events,
+                        attempts = totals.attempts,
+                        kept_for_queued_deliveries = totals.protected,
+                        "log retention: deleted events and attempts older than the TTL"
+                    );
+                }
+                not_before = if totals.protected > 0 {
+                    now.saturating_add(PROTECTED_RECHECK.as_millis() as i64)
+                } else if totals.events + totals.attempts == 0 {
+                    // Woken with nothing to do (a row deleted meanwhile by other means): never
+                    // spin on the same wake-up.
+                    now.saturating_add(ERROR_BACKOFF.as_millis() as i64)
+                } else {
+                    i64::MIN
+                };
+            }
+            Err(error) => {
+                tracing::error!(%error, "log retention: a sweep failed; trying again later");
+                not_before = now.saturating_add(ERROR_BACKOFF.as_millis() as i64);
+            }
+        }
+    }
+}
