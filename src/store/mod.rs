@@ -14,6 +14,7 @@ pub mod maintenance;
 mod property_tests;
 mod publish;
 mod queue;
+mod repair;
 mod retention;
 mod tables;
 mod tenants;
@@ -106,6 +107,14 @@ impl Store {
             tracing::info!(
                 events = backfilled,
                 "indexed the ingestion time of every stored event (one-off upgrade)"
+            );
+        }
+        let reindexed = repair::reindex_shadowed_attempts(&db)?;
+        if reindexed > 0 {
+            tracing::info!(
+                attempts = reindexed,
+                "renumbered attempts an earlier version had left out of attempts_by_event \
+                 (one-off repair)"
             );
         }
         let db = Arc::new(db);

@@ -80,13 +80,13 @@ fn cancel_pending(
 /// when an earlier round of the same (event, destination) already used it (an id published
 /// again after its idempotency window, or a manual retry racing an automatic one). Numbers in
 /// `attempts_by_event` therefore never collide and keep counting up.
-fn free_attempt_number(
-    ctx: &WriteCtx<'_>,
+pub(super) fn free_attempt_number(
+    txn: &redb::WriteTransaction,
     event_id: &str,
     destination_id: &str,
     wanted: u32,
 ) -> Result<u32, StoreError> {
-    let index = ctx.txn.open_table(tables::ATTEMPTS_BY_EVENT)?;
+    let index = txn.open_table(tables::ATTEMPTS_BY_EVENT)?;
     let prefix = tables::pair_prefix(event_id, destination_id);
     let Some(end) = tables::prefix_end(&prefix) else {
         return Ok(wanted);
@@ -103,7 +103,7 @@ fn free_attempt_number(
 
 fn insert_attempt(ctx: &WriteCtx<'_>, attempt: &mut Attempt) -> Result<(), StoreError> {
     attempt.attempt_number = free_attempt_number(
-        ctx,
+        ctx.txn,
         &attempt.event_id,
         &attempt.destination_id,
         attempt.attempt_number,
