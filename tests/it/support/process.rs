@@ -10,7 +10,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::client::Api;
-use super::server::{ServerOptions, API_KEY, JWT_SECRET};
+use super::server::{ServerOptions, API_KEY};
 
 pub struct ProcessServer {
     child: Option<Child>,
@@ -38,21 +38,12 @@ fn spawn(options: &ServerOptions, data_dir: &Path) -> (Child, SocketAddr, Arc<Mu
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("API_KEY", API_KEY)
-        .env("API_JWT_SECRET", JWT_SECRET)
-        .env("API_PORT", "0")
-        .env("API_HOST", "127.0.0.1")
-        .env("DATA_DIR", data_dir)
-        // Independent of how full the host's disk is; the disk budget's own tests set it.
-        .env("DATA_MIN_FREE_BYTES", "0")
         .env("LOG_LEVEL", "info")
+        .envs(options.settings(data_dir))
         .current_dir(data_dir.parent().unwrap_or(data_dir))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    for (k, v) in &options.env {
-        command.env(k, v);
-    }
     let mut child = command.spawn().expect("spawn outpost");
     let stderr = child.stderr.take().expect("stderr");
     let log = Arc::new(Mutex::new(Vec::new()));
@@ -85,14 +76,7 @@ fn spawn(options: &ServerOptions, data_dir: &Path) -> (Child, SocketAddr, Arc<Mu
 
 impl ProcessServer {
     pub fn start(options: ServerOptions) -> ProcessServer {
-        let (temp, data_dir) = match &options.data_dir {
-            Some(dir) => (None, dir.clone()),
-            None => {
-                let temp = Arc::new(tempfile::tempdir().expect("tempdir"));
-                let dir = temp.path().join("data");
-                (Some(temp), dir)
-            }
-        };
+        let (temp, data_dir) = options.data_dir_or_temp();
         let (child, addr, log) = spawn(&options, &data_dir);
         ProcessServer {
             child: Some(child),

@@ -40,6 +40,19 @@ impl ServerOptions {
         self
     }
 
+    /// The data directory to use: the given one, or `data` inside a fresh temporary directory
+    /// (returned too, so it lives as long as the server).
+    pub fn data_dir_or_temp(&self) -> (Option<Arc<tempfile::TempDir>>, PathBuf) {
+        match &self.data_dir {
+            Some(dir) => (None, dir.clone()),
+            None => {
+                let temp = Arc::new(tempfile::tempdir().expect("tempdir"));
+                let dir = temp.path().join("data");
+                (Some(temp), dir)
+            }
+        }
+    }
+
     /// The settings a test server runs with: fixed credentials, port 0, the data dir, then
     /// the test's own.
     pub fn settings(&self, data_dir: &std::path::Path) -> Vec<(String, String)> {
@@ -118,14 +131,7 @@ fn launch(config: Config, clock: Clock) -> (tokio::runtime::Runtime, ServerHandl
 
 impl TestServer {
     pub fn start(options: ServerOptions) -> TestServer {
-        let (temp, data_dir) = match &options.data_dir {
-            Some(dir) => (None, dir.clone()),
-            None => {
-                let temp = Arc::new(tempfile::tempdir().expect("tempdir"));
-                let dir = temp.path().join("data");
-                (Some(temp), dir)
-            }
-        };
+        let (temp, data_dir) = options.data_dir_or_temp();
         let (clock, control) = if options.manual_clock {
             let (clock, control) = Clock::manual_from_now();
             (clock, Some(control))
