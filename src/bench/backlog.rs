@@ -10,6 +10,10 @@
 //!    receiver to answering 200, restart the server on the same data directory with default
 //!    delivery settings, and measure process start → listening, start → first delivery, and the
 //!    drain rate until every event is delivered.
+//!
+//! What the server spent per delivery (CPU, bytes written, store file growth) covers both
+//! processes: the first from the start of the fill to just before its SIGTERM (what it writes
+//! while shutting down is not seen), the second from its spawn to the end of the drain.
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -19,8 +23,8 @@ use super::hist::Histogram;
 use super::ledger::Ledger;
 use super::load::{self, LoadSpec, LoadStats};
 use super::receiver::{Mode, Receiver};
-use super::report::{self, BacklogFigures, Progress, Results, ServerFigures, Sources};
-use super::server::{self, SpawnSpec};
+use super::report::{self, BacklogFigures, Costs, Progress, Results, ServerFigures, Sources};
+use super::server::{self, Meter, SpawnSpec};
 use super::{
     args_target, collect, drain, ns_to_s, per_second, remove_dir, set_up, BenchArgs, BenchClock,
     Plan, BENCH_API_KEY,
@@ -71,7 +75,7 @@ async fn run_in(plan: &Plan, args: &BenchArgs, dir: &std::path::Path) -> Result<
         "backlog: filling the queue (server pid {}, receiver {} holding requests)",
         first.pid, receiver.addr
     );
-    let cpu_before = server::sample(first.pid);
+    let fill_meter = Meter::start(first.pid, Some(&data_dir));
     let threads_before = server::thread_cpu(first.pid);
     let stats = Arc::new(LoadStats::default());
     let latency = Arc::new(Histogram::new());
@@ -94,15 +98,20 @@ async fn run_in(plan: &Plan, args: &BenchArgs, dir: &std::path::Path) -> Result<
     let acked = stats.acked.load(Relaxed);
     // Let the allocator settle a moment before reading the resident set.
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-    let filled = server::sample(first.pid).unwrap_or_default();
+    let fill = fill_meter
+        .as_ref()
+        .and_then(Meter::spent)
+        .unwrap_or_default();
+    let filled = fill.end;
     let threads = server::thread_percent(
         &threads_before,
         &server::thread_cpu(first.pid),
         publish_time.as_secs_f64(),
     );
-    let fill_cpu = filled.cpu_seconds - cpu_before.unwrap_or_default().cpu_seconds;
-    let data_file = server::data_file_bytes(&data_dir);
+    let fill_cpu = fill.cpu_seconds;
+    let data_file = fill.file_after.unwrap_or(0);
     let stopped = first.stop().await?;
+    let file_at_restart = server::data_file_bytes(&data_dir);
     eprintln!(
         "backlog: {acked} events queued, server stopped in {:.2} s; restarting with the receiver answering",
         stopped.took.as_secs_f64()
@@ -122,7 +131,10 @@ async fn run_in(plan: &Plan, args: &BenchArgs, dir: &std::path::Path) -> Result<
     });
     let drained = drain(&ledger, acked, plan.drain_timeout).await;
     progress.stop().await;
-    let restart = server::sample(second.pid).unwrap_or_default();
+    let recovery = Meter::since_spawn(second.pid, &data_dir, file_at_restart)
+        .spent()
+        .unwrap_or_default();
+    let restart = recovery.end;
     if ledger.lost() > 0 {
         eprintln!("backlog: server log tail:\n{}", second.log_tail());
     }
@@ -159,7 +171,12 @@ async fn run_in(plan: &Plan, args: &BenchArgs, dir: &std::path::Path) -> Result<
         },
         avg_cpu_percent: fill_cpu / results.publish_seconds.max(1e-3) * 100.0,
         thread_cpu_percent: threads,
-        data_file_mib: None,
+        data_file_mib: recovery.file_after.map(|b| b as f64 / 1_048_576.0),
+        costs: Costs::of(
+            &fill.then(recovery),
+            results.deliveries,
+            results.delivered_events,
+        ),
     });
     results.backlog = Some(BacklogFigures {
         queued_events: acked,

@@ -27,7 +27,7 @@ use super::ledger::Ledger;
 use super::load::{self, LoadSpec, LoadStats};
 use super::receiver::{Mode, Receiver};
 use super::report::{self, IdleFigures, Results};
-use super::server;
+use super::server::{self, Meter};
 use super::{
     args_target, collect, drain, per_second, set_up, BenchArgs, BenchClock, Plan, Target,
     BENCH_API_KEY,
@@ -68,7 +68,7 @@ async fn measure(
         .pid()
         .ok_or("the idle scenario needs the server's pid (--server-pid)")?;
     // Fail now, not after the work, when /proc/<pid>/io is unreadable (another user's process).
-    read_io(pid)?;
+    server::read_io(pid).map_err(|e| format!("idle: {e}"))?;
     let api = Api {
         addr: target.addr(),
         key: args
@@ -126,9 +126,7 @@ async fn measure(
         plan.duration.as_secs()
     );
     tokio::time::sleep(SETTLE).await;
-    let data_dir = target.data_dir();
-    let file_before = data_dir.as_deref().map(server::data_file_bytes);
-    let figures = window(pid, plan.duration, data_dir.as_deref(), file_before).await?;
+    let figures = window(pid, plan.duration, target.data_dir().as_deref()).await?;
     results.idle = Some(figures);
     Ok(results)
 }
@@ -138,11 +136,9 @@ async fn window(
     pid: u32,
     length: Duration,
     data_dir: Option<&Path>,
-    file_before: Option<u64>,
 ) -> Result<IdleFigures, String> {
     let gone = || format!("idle: the server (pid {pid}) exited during the window");
-    let proc_before = server::sample(pid).ok_or_else(gone)?;
-    let io_before = read_io(pid)?;
+    let meter = Meter::start(pid, data_dir).ok_or_else(gone)?;
     let mut threads = Threads::default();
     threads.observe(pid, true);
     let started = Instant::now();
@@ -158,32 +154,33 @@ async fn window(
             break;
         }
         if tick.is_multiple_of(REPORT_EVERY) {
-            if let (Some(now), Ok(io)) = (server::sample(pid), read_io(pid)) {
+            if let Some(so_far) = meter.spent() {
                 let (voluntary, involuntary) = threads.switches();
                 eprintln!(
                     "[idle {tick:>4}s] server cpu {:.2} s, written {} B, context switches {}",
-                    now.cpu_seconds - proc_before.cpu_seconds,
-                    io.write_bytes.saturating_sub(io_before.write_bytes),
+                    so_far.cpu_seconds,
+                    so_far.write_bytes().unwrap_or(0),
                     voluntary + involuntary
                 );
             }
         }
     }
     let window_s = started.elapsed().as_secs_f64();
-    let proc_after = server::sample(pid).ok_or_else(gone)?;
-    let io_after = read_io(pid)?;
+    let work = meter.spent().ok_or_else(gone)?;
+    let io = work
+        .io
+        .ok_or_else(|| format!("idle: /proc/{pid}/io became unreadable during the window"))?;
     let (voluntary, involuntary) = threads.switches();
-    let cpu_seconds =
-        ((proc_after.cpu_seconds - proc_before.cpu_seconds) * 1000.0).round() / 1000.0;
-    let write_bytes = io_after.write_bytes.saturating_sub(io_before.write_bytes);
+    let cpu_seconds = work.cpu_seconds;
+    let write_bytes = io.write_bytes;
     Ok(IdleFigures {
         settle_s: SETTLE.as_secs_f64(),
         window_s,
         cpu_seconds,
         on_cpu_ms_schedstat: threads.on_cpu_ns() as f64 / 1e6,
         write_bytes,
-        read_bytes: io_after.read_bytes.saturating_sub(io_before.read_bytes),
-        write_syscalls: io_after.syscw.saturating_sub(io_before.syscw),
+        read_bytes: io.read_bytes,
+        write_syscalls: io.syscw,
         context_switches: voluntary + involuntary,
         voluntary_context_switches: voluntary,
         nonvoluntary_context_switches: involuntary,
@@ -191,39 +188,10 @@ async fn window(
         threads_at_start: threads.at_start,
         threads_started: threads.started,
         threads_ended: threads.ended(pid),
-        rss_mib: report::mib(proc_after.rss_kib),
-        data_file_growth_bytes: match (data_dir, file_before) {
-            (Some(dir), Some(before)) => Some(server::data_file_bytes(dir) as i64 - before as i64),
-            _ => None,
-        },
+        rss_mib: report::mib(work.end.rss_kib),
+        data_file_growth_bytes: work.file_growth(),
         cpu_target_s: CPU_TARGET_S,
         pass: cpu_seconds <= CPU_TARGET_S && write_bytes == 0,
-    })
-}
-
-/// The counters of /proc/<pid>/io the report uses.
-#[derive(Clone, Copy, Default)]
-struct Io {
-    write_bytes: u64,
-    read_bytes: u64,
-    syscw: u64,
-}
-
-fn read_io(pid: u32) -> Result<Io, String> {
-    let path = format!("/proc/{pid}/io");
-    let text = std::fs::read_to_string(&path).map_err(|e| {
-        format!("idle: cannot read {path}: {e} (it needs the server's user, or root)")
-    })?;
-    let field = |name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.trim().parse().ok())
-            .unwrap_or(0)
-    };
-    Ok(Io {
-        write_bytes: field("write_bytes:"),
-        read_bytes: field("read_bytes:"),
-        syscw: field("syscw:"),
     })
 }
 
@@ -355,7 +323,6 @@ mod tests {
     #[test]
     fn reads_this_process() {
         let pid = std::process::id();
-        read_io(pid).expect("own /proc/<pid>/io");
         let mut threads = Threads::default();
         threads.observe(pid, true);
         assert!(threads.at_start >= 1);

@@ -26,8 +26,8 @@ use self::hist::Histogram;
 use self::ledger::Ledger;
 use self::load::{LoadSpec, LoadStats};
 use self::receiver::{Mode, Receiver};
-use self::report::{Latency, Progress, Results, ServerFigures, Settings, Sources};
-use self::server::{ServerProcess, SpawnSpec};
+use self::report::{Costs, Latency, Progress, Results, ServerFigures, Settings, Sources};
+use self::server::{Meter, ServerProcess, SpawnSpec};
 
 /// API key given to spawned servers.
 const BENCH_API_KEY: &str = "outpost-bench-key";
@@ -75,9 +75,12 @@ pub struct BenchArgs {
     /// admin API key of the --url server
     #[argh(option)]
     pub api_key: Option<String>,
-    /// pid of the --url server, to sample its memory and CPU
+    /// pid of the --url server, to sample its memory, CPU and bytes written
     #[argh(option)]
     pub server_pid: Option<u32>,
+    /// data directory of the --url server, to report its store file's size and growth
+    #[argh(option)]
+    pub data_dir: Option<PathBuf>,
     /// extra environment for the spawned server, KEY=VALUE (repeatable)
     #[argh(option)]
     pub server_env: Vec<String>,
@@ -349,8 +352,10 @@ fn run(args: BenchArgs) -> Result<(), String> {
     {
         return Err("the idle scenario measures the server's process: pass --server-pid".into());
     }
-    if args.url.is_none() && (args.api_key.is_some() || args.server_pid.is_some()) {
-        return Err("--api-key and --server-pid only apply with --url".into());
+    if args.url.is_none()
+        && (args.api_key.is_some() || args.server_pid.is_some() || args.data_dir.is_some())
+    {
+        return Err("--api-key, --server-pid and --data-dir only apply with --url".into());
     }
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -391,8 +396,15 @@ fn run(args: BenchArgs) -> Result<(), String> {
 
 /// The server under test.
 enum Target {
-    Spawned { server: ServerProcess, dir: PathBuf },
-    External { addr: SocketAddr, pid: Option<u32> },
+    Spawned {
+        server: ServerProcess,
+        dir: PathBuf,
+    },
+    External {
+        addr: SocketAddr,
+        pid: Option<u32>,
+        data_dir: Option<PathBuf>,
+    },
 }
 
 impl Target {
@@ -401,6 +413,7 @@ impl Target {
             return Ok(Target::External {
                 addr: api::loopback_target(url).await?,
                 pid: args.server_pid,
+                data_dir: args.data_dir.clone(),
             });
         }
         let dir = server::temp_dir(plan.name)?;
@@ -440,7 +453,7 @@ impl Target {
     fn data_dir(&self) -> Option<PathBuf> {
         match self {
             Target::Spawned { dir, .. } => Some(dir.join("data")),
-            Target::External { .. } => None,
+            Target::External { data_dir, .. } => data_dir.clone(),
         }
     }
 
@@ -543,7 +556,8 @@ async fn measure_steady(
         receiver.addr
     );
     let pid = target.pid();
-    let cpu_before = pid.and_then(server::sample);
+    let data_dir = target.data_dir();
+    let meter = pid.and_then(|p| Meter::start(p, data_dir.as_deref()));
     let threads_before = pid.map(server::thread_cpu).unwrap_or_default();
     let stats = Arc::new(LoadStats::default());
     let latency = Arc::new(Histogram::new());
@@ -568,9 +582,8 @@ async fn measure_steady(
     let drained = drain(&ledger, acked, plan.drain_timeout).await;
     progress.stop().await;
     let wall = started.elapsed().as_secs_f64();
-    let cpu_after = pid.and_then(server::sample);
+    let work = meter.as_ref().and_then(Meter::spent);
     let threads_after = pid.map(server::thread_cpu).unwrap_or_default();
-    let data_file = target.data_dir().map(|d| server::data_file_bytes(&d));
     let mut results = collect(
         plan,
         &args_target(args),
@@ -597,10 +610,10 @@ async fn measure_steady(
         ns_to_s(last_delivery.saturating_sub(start_ns)),
     );
     results.drain_seconds = drained.as_secs_f64();
-    if let (Some(before), Some(after)) = (cpu_before, cpu_after) {
-        let cpu = after.cpu_seconds - before.cpu_seconds;
+    if let Some(work) = work {
+        let cpu = work.cpu_seconds;
         results.server = Some(ServerFigures {
-            peak_rss_mib: report::mib(after.hwm_kib),
+            peak_rss_mib: report::mib(work.end.hwm_kib),
             cpu_seconds: cpu,
             cpu_seconds_per_1000_events: if acked > 0 {
                 cpu / acked as f64 * 1000.0
@@ -609,7 +622,8 @@ async fn measure_steady(
             },
             avg_cpu_percent: cpu / wall * 100.0,
             thread_cpu_percent: server::thread_percent(&threads_before, &threads_after, wall),
-            data_file_mib: data_file.map(|b| b as f64 / 1_048_576.0),
+            data_file_mib: work.file_after.map(|b| b as f64 / 1_048_576.0),
+            costs: Costs::of(&work, results.deliveries, results.delivered_events),
         });
     }
     Ok(results)

@@ -52,12 +52,55 @@ pub struct Settings {
 #[derive(Serialize, Debug, Default)]
 pub struct ServerFigures {
     pub peak_rss_mib: f64,
+    /// utime+stime over the measured run (backlog: over the fill).
     pub cpu_seconds: f64,
+    /// `cpu_seconds` per 1,000 acknowledged events.
     pub cpu_seconds_per_1000_events: f64,
     pub avg_cpu_percent: f64,
     /// CPU use by server thread name, percent of one core, over the measured window.
     pub thread_cpu_percent: BTreeMap<String, f64>,
+    /// Store file size at the end, MiB (spawned servers, or `--data-dir`).
     pub data_file_mib: Option<f64>,
+    /// What the server spent per delivery over the whole run, drain included.
+    #[serde(flatten)]
+    pub costs: Costs,
+}
+
+/// What the server spent over a whole run (publishing and the drain; backlog: both server
+/// processes), per delivery and per delivered event.
+#[derive(Serialize, Debug, Default, PartialEq)]
+pub struct Costs {
+    /// utime+stime over the whole run, per 1,000 deliveries (distinct event × destination).
+    pub cpu_seconds_per_1000_deliveries: f64,
+    /// `write_bytes` of /proc/<pid>/io over the run; `None` when unreadable.
+    pub write_bytes: Option<u64>,
+    pub write_bytes_per_delivery: Option<f64>,
+    pub write_bytes_per_delivered_event: Option<f64>,
+    /// Store file size at the end, bytes; `None` when the data directory is unknown.
+    pub data_file_bytes: Option<u64>,
+    /// Growth of the store file over the run (negative when it shrank).
+    pub data_file_growth_bytes: Option<i64>,
+    /// `data_file_growth_bytes` / delivered events.
+    pub data_file_bytes_per_delivered_event: Option<f64>,
+}
+
+impl Costs {
+    /// The costs of `work` spread over `deliveries` deliveries of `events` delivered events.
+    pub fn of(work: &server::Work, deliveries: u64, events: u64) -> Costs {
+        let per = |amount: f64, count: u64| (count > 0).then(|| amount / count as f64);
+        let write_bytes = work.write_bytes();
+        let growth = work.file_growth();
+        Costs {
+            cpu_seconds_per_1000_deliveries: per(work.cpu_seconds * 1000.0, deliveries)
+                .unwrap_or(0.0),
+            write_bytes,
+            write_bytes_per_delivery: write_bytes.and_then(|b| per(b as f64, deliveries)),
+            write_bytes_per_delivered_event: write_bytes.and_then(|b| per(b as f64, events)),
+            data_file_bytes: work.file_after,
+            data_file_growth_bytes: growth,
+            data_file_bytes_per_delivered_event: growth.and_then(|g| per(g as f64, events)),
+        }
+    }
 }
 
 #[derive(Serialize, Debug, Default)]
@@ -341,7 +384,11 @@ pub fn print_table(r: &Results) {
             format!("{:.1}", s.peak_rss_mib),
         ));
         rows.push((
-            "server CPU s per 1,000 events".into(),
+            if r.backlog.is_some() {
+                "server CPU s per 1,000 events (fill)".into()
+            } else {
+                "server CPU s per 1,000 events".into()
+            },
             format!(
                 "{:.3} (avg {:.0}% of one core)",
                 s.cpu_seconds_per_1000_events, s.avg_cpu_percent
@@ -355,9 +402,14 @@ pub fn print_table(r: &Results) {
                 .collect();
             rows.push(("server CPU by thread".into(), threads.join(", ")));
         }
-        if let Some(size) = s.data_file_mib {
-            rows.push(("data file MiB".into(), format!("{size:.1}")));
-        }
+        rows.extend(cost_rows(
+            s,
+            if r.backlog.is_some() {
+                " (fill + drain)"
+            } else {
+                ""
+            },
+        ));
     }
     if let Some(b) = &r.backlog {
         rows.extend([
@@ -369,7 +421,10 @@ pub fn print_table(r: &Results) {
                     b.rss_with_backlog_mib, b.peak_rss_while_publishing_mib
                 ),
             ),
-            ("data file MiB".into(), format!("{:.1}", b.data_file_mib)),
+            (
+                "data file with backlog queued MiB".into(),
+                format!("{:.1}", b.data_file_mib),
+            ),
             (
                 "SIGTERM to exit, s".into(),
                 format!(
@@ -414,6 +469,55 @@ pub fn print_table(r: &Results) {
         rows.push(("first error".into(), e.clone()));
     }
     print_rows(&r.scenario, rows);
+}
+
+/// Decimal size: `512 B`, `47.8 KB`, `1.09 GB`.
+fn fmt_size(bytes: f64) -> String {
+    let magnitude = bytes.abs();
+    if magnitude < 1000.0 {
+        format!("{bytes:.0} B")
+    } else if magnitude < 1e6 {
+        format!("{:.1} KB", bytes / 1e3)
+    } else if magnitude < 1e9 {
+        format!("{:.1} MB", bytes / 1e6)
+    } else {
+        format!("{:.2} GB", bytes / 1e9)
+    }
+}
+
+/// The rows of what the server spent per delivery: bytes written, CPU, the store file; `span`
+/// follows the labels of the figures that cover a run of more than one phase.
+fn cost_rows(s: &ServerFigures, span: &str) -> Vec<(String, String)> {
+    let c = &s.costs;
+    let mut rows = vec![(
+        format!("server bytes written{span}"),
+        match (c.write_bytes, c.write_bytes_per_delivery) {
+            (Some(total), Some(per_delivery)) => format!(
+                "{} ({} per delivery, {} per delivered event)",
+                fmt_size(total as f64),
+                fmt_size(per_delivery),
+                fmt_size(c.write_bytes_per_delivered_event.unwrap_or(0.0)),
+            ),
+            (Some(total), None) => format!("{} (nothing delivered)", fmt_size(total as f64)),
+            (None, _) => "unknown (/proc/<pid>/io needs the server's user, or root)".into(),
+        },
+    )];
+    rows.push((
+        format!("server CPU s per 1,000 deliveries{span}"),
+        format!("{:.3}", c.cpu_seconds_per_1000_deliveries),
+    ));
+    if let Some(size) = c.data_file_bytes {
+        let mut text = format!("{:.1}", size as f64 / 1_048_576.0);
+        if let Some(growth) = c.data_file_growth_bytes {
+            text += &format!(" (grew {}", fmt_size(growth as f64));
+            if let Some(per_event) = c.data_file_bytes_per_delivered_event {
+                text += &format!(", {} per delivered event", fmt_size(per_event));
+            }
+            text += ")";
+        }
+        rows.push(("data file MiB".into(), text));
+    }
+    rows
 }
 
 fn print_rows(scenario: &str, rows: Vec<(String, String)>) {
@@ -501,4 +605,47 @@ pub fn write_json(path: &Path, value: &impl Serialize) -> Result<(), String> {
     }
     let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
     std::fs::write(path, text + "\n").map_err(|e| format!("cannot write {}: {e}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::server::{Io, ProcSample, Work};
+
+    #[test]
+    fn costs_per_delivery_and_per_event() {
+        let work = Work {
+            cpu_seconds: 3.0,
+            io: Some(Io {
+                write_bytes: 48_000_000,
+                ..Io::default()
+            }),
+            file_before: Some(1_000_000),
+            file_after: Some(31_000_000),
+            end: ProcSample::default(),
+        };
+        let costs = Costs::of(&work, 10_000, 1_000);
+        assert_eq!(costs.cpu_seconds_per_1000_deliveries, 0.3);
+        assert_eq!(costs.write_bytes, Some(48_000_000));
+        assert_eq!(costs.write_bytes_per_delivery, Some(4_800.0));
+        assert_eq!(costs.write_bytes_per_delivered_event, Some(48_000.0));
+        assert_eq!(costs.data_file_bytes, Some(31_000_000));
+        assert_eq!(costs.data_file_growth_bytes, Some(30_000_000));
+        assert_eq!(costs.data_file_bytes_per_delivered_event, Some(30_000.0));
+
+        let unknown = Costs::of(&Work::default(), 0, 0);
+        assert_eq!(unknown, Costs::default());
+        let no_io = Costs::of(&Work { io: None, ..work }, 10, 10);
+        assert_eq!(no_io.write_bytes_per_delivery, None);
+        assert_eq!(no_io.data_file_growth_bytes, Some(30_000_000));
+    }
+
+    #[test]
+    fn sizes_read_as_decimal_units() {
+        assert_eq!(fmt_size(512.0), "512 B");
+        assert_eq!(fmt_size(47_812.0), "47.8 KB");
+        assert_eq!(fmt_size(-2_900.0), "-2.9 KB");
+        assert_eq!(fmt_size(436_000_000.0), "436.0 MB");
+        assert_eq!(fmt_size(1_088_000_000.0), "1.09 GB");
+    }
 }

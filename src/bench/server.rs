@@ -1,7 +1,8 @@
 //! The server under test: spawning `outpost serve` (this executable) on a data directory with a
 //! scenario's environment, finding its address from the `listening addr=…` log line, stopping
-//! it with SIGTERM, and sampling its memory (VmRSS, VmHWM from /proc/<pid>/status) and CPU time
-//! (utime+stime from /proc/<pid>/stat).
+//! it with SIGTERM, sampling its memory (VmRSS, VmHWM from /proc/<pid>/status), CPU time
+//! (utime+stime from /proc/<pid>/stat) and storage I/O (/proc/<pid>/io), and the [`Meter`] that
+//! reads all of these and the store file's size at the start and the end of a measured run.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -212,7 +213,7 @@ impl Drop for ServerProcess {
 }
 
 /// One reading of a process's memory and CPU time.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub struct ProcSample {
     pub rss_kib: u64,
     pub hwm_kib: u64,
@@ -296,6 +297,157 @@ pub fn thread_percent(
         .collect()
 }
 
+/// The counters of /proc/<pid>/io the bench reads.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Io {
+    /// Bytes the process caused to be written to storage.
+    pub write_bytes: u64,
+    /// Bytes the process caused to be read from storage.
+    pub read_bytes: u64,
+    /// Write-like system calls (any file descriptor).
+    pub syscw: u64,
+}
+
+impl Io {
+    /// The counts since the `earlier` reading of the same process.
+    pub fn since(&self, earlier: &Io) -> Io {
+        Io {
+            write_bytes: self.write_bytes.saturating_sub(earlier.write_bytes),
+            read_bytes: self.read_bytes.saturating_sub(earlier.read_bytes),
+            syscw: self.syscw.saturating_sub(earlier.syscw),
+        }
+    }
+}
+
+/// Reads /proc/<pid>/io (readable only by the process's user, or root).
+pub fn read_io(pid: u32) -> Result<Io, String> {
+    let path = format!("/proc/{pid}/io");
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {path}: {e} (it needs the server's user, or root)"))?;
+    let field = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    Ok(Io {
+        write_bytes: field("write_bytes:"),
+        read_bytes: field("read_bytes:"),
+        syscw: field("syscw:"),
+    })
+}
+
+/// One reading of what a server has spent so far.
+#[derive(Clone, Copy, Debug, Default)]
+struct Reading {
+    cpu_seconds: f64,
+    /// `None` when /proc/<pid>/io is unreadable.
+    io: Option<Io>,
+    /// Size of the store file; `None` when the data directory is unknown.
+    data_file: Option<u64>,
+}
+
+/// Measures what the server spends over a run: its CPU time, its storage I/O and the size of
+/// its store file, read at [`Meter::start`] (or taken as zero from the spawn, for a process
+/// started for the run) and again at each [`Meter::spent`].
+pub struct Meter {
+    pid: u32,
+    data_dir: Option<PathBuf>,
+    start: Reading,
+}
+
+impl Meter {
+    /// Starts measuring now; `None` when the process is gone.
+    pub fn start(pid: u32, data_dir: Option<&Path>) -> Option<Meter> {
+        let cpu = sample(pid)?;
+        Some(Meter {
+            pid,
+            data_dir: data_dir.map(Path::to_path_buf),
+            start: Reading {
+                cpu_seconds: cpu.cpu_seconds,
+                io: read_io(pid).ok(),
+                data_file: data_dir.map(data_file_bytes),
+            },
+        })
+    }
+
+    /// Measures a process from its spawn: its counters began at zero, and its store file was
+    /// `file_at_spawn` bytes (read before the spawn).
+    pub fn since_spawn(pid: u32, data_dir: &Path, file_at_spawn: u64) -> Meter {
+        Meter {
+            pid,
+            data_dir: Some(data_dir.to_path_buf()),
+            start: Reading {
+                cpu_seconds: 0.0,
+                io: Some(Io::default()),
+                data_file: Some(file_at_spawn),
+            },
+        }
+    }
+
+    /// What the process has spent since the start (so far: it can be read again later);
+    /// `None` when the process is gone.
+    pub fn spent(&self) -> Option<Work> {
+        let end = sample(self.pid)?;
+        let io = read_io(self.pid).ok();
+        Some(Work {
+            cpu_seconds: ((end.cpu_seconds - self.start.cpu_seconds) * 1000.0).round() / 1000.0,
+            io: match (io, self.start.io) {
+                (Some(now), Some(then)) => Some(now.since(&then)),
+                _ => None,
+            },
+            file_before: self.start.data_file,
+            file_after: self.data_dir.as_deref().map(data_file_bytes),
+            end,
+        })
+    }
+}
+
+/// What a server spent over a measured run.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Work {
+    /// utime+stime, seconds.
+    pub cpu_seconds: f64,
+    /// /proc/<pid>/io counts over the run; `None` when unreadable.
+    pub io: Option<Io>,
+    /// Store file size at the start and the end; `None` when the data directory is unknown.
+    pub file_before: Option<u64>,
+    pub file_after: Option<u64>,
+    /// The process's memory and CPU at the end (its `hwm_kib` is the peak RSS so far).
+    pub end: ProcSample,
+}
+
+impl Work {
+    /// This run followed by `later`, a later process's run on the same data directory: CPU and
+    /// I/O summed, the file from this run's start to `later`'s end, `later`'s end sample.
+    pub fn then(self, later: Work) -> Work {
+        Work {
+            cpu_seconds: self.cpu_seconds + later.cpu_seconds,
+            io: match (self.io, later.io) {
+                (Some(a), Some(b)) => Some(Io {
+                    write_bytes: a.write_bytes + b.write_bytes,
+                    read_bytes: a.read_bytes + b.read_bytes,
+                    syscw: a.syscw + b.syscw,
+                }),
+                _ => None,
+            },
+            file_before: self.file_before,
+            file_after: later.file_after,
+            end: later.end,
+        }
+    }
+
+    /// Bytes written over the run, when /proc/<pid>/io was readable.
+    pub fn write_bytes(&self) -> Option<u64> {
+        self.io.map(|io| io.write_bytes)
+    }
+
+    /// Growth of the store file over the run (negative when it shrank).
+    pub fn file_growth(&self) -> Option<i64> {
+        Some(self.file_after? as i64 - self.file_before? as i64)
+    }
+}
+
 /// Size of the store file in a data directory, bytes.
 pub fn data_file_bytes(data_dir: &Path) -> u64 {
     std::fs::metadata(data_dir.join("outpost.redb"))
@@ -337,5 +489,56 @@ mod tests {
         let s = sample(std::process::id()).expect("own /proc entry");
         assert!(s.rss_kib > 0 && s.hwm_kib >= s.rss_kib);
         assert!(!thread_cpu(std::process::id()).is_empty());
+        read_io(std::process::id()).expect("own /proc/<pid>/io");
+    }
+
+    #[test]
+    fn meters_this_process_and_its_file() {
+        let dir = std::env::temp_dir().join(format!("outpost-bench-meter-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        std::fs::write(dir.join("outpost.redb"), [0u8; 100]).expect("write");
+        let meter = Meter::start(std::process::id(), Some(&dir)).expect("own /proc entry");
+        std::fs::write(dir.join("outpost.redb"), [0u8; 350]).expect("write");
+        let work = meter.spent().expect("own /proc entry");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!((work.file_before, work.file_after), (Some(100), Some(350)));
+        assert_eq!(work.file_growth(), Some(250));
+        assert!(work.io.is_some() && work.cpu_seconds >= 0.0 && work.end.rss_kib > 0);
+    }
+
+    #[test]
+    fn runs_of_two_processes_add_up() {
+        let io = |w, r, c| Io {
+            write_bytes: w,
+            read_bytes: r,
+            syscw: c,
+        };
+        assert_eq!(io(10, 5, 2).since(&io(4, 6, 1)), io(6, 0, 1));
+        let first = Work {
+            cpu_seconds: 1.5,
+            io: Some(io(1000, 10, 3)),
+            file_before: Some(4096),
+            file_after: Some(8192),
+            end: ProcSample {
+                rss_kib: 1,
+                hwm_kib: 2,
+                cpu_seconds: 9.0,
+            },
+        };
+        let second = Work {
+            cpu_seconds: 0.5,
+            io: Some(io(500, 0, 1)),
+            file_before: Some(8192),
+            file_after: Some(6000),
+            end: ProcSample::default(),
+        };
+        let both = first.then(second);
+        assert_eq!(both.cpu_seconds, 2.0);
+        assert_eq!(both.write_bytes(), Some(1500));
+        assert_eq!(both.io, Some(io(1500, 10, 4)));
+        assert_eq!(both.file_growth(), Some(6000 - 4096));
+        assert_eq!(both.end, ProcSample::default());
+        assert_eq!(first.then(Work::default()).write_bytes(), None);
+        assert_eq!(Work::default().file_growth(), None);
     }
 }
