@@ -3,7 +3,8 @@
 //! `start + i / rate` whatever happened before it, and both its publish latency and the
 //! `sent_at_ns` it carries (for end-to-end latency) count from that scheduled time, so a
 //! stalled server cannot hide its stall (no coordinated omission). `--rate 0` sends as fast as
-//! the connections allow and measures from the actual send.
+//! the connections allow and measures from the actual send. Events go to the spec's tenants in
+//! turn.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -29,7 +30,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct LoadSpec {
     pub addr: SocketAddr,
     pub api_key: String,
-    pub tenant: String,
+    /// Event `seq` goes to `tenants[seq % tenants.len()]`; never empty.
+    pub tenants: Vec<String>,
     /// Events per second; 0 = as fast as possible.
     pub rate: f64,
     pub connections: usize,
@@ -46,7 +48,7 @@ impl LoadSpec {
         LoadSpec {
             addr: api.addr,
             api_key: api.key.clone(),
-            tenant,
+            tenants: vec![tenant],
             rate: plan.rate,
             connections: plan.connections,
             duration: plan.duration,
@@ -162,12 +164,14 @@ impl Shared {
     fn body(&self, seq: u64, sent_at_ns: u64) -> String {
         format!(
             r#"{{"tenant_id":"{}","topic":"bench.event","data":{{"seq":{seq},"sent_at_ns":{sent_at_ns},"pad":"{}"}}}}"#,
-            self.spec.tenant, self.pad
+            self.spec.tenants[(seq % self.spec.tenants.len() as u64) as usize],
+            self.pad
         )
     }
 }
 
-async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
+/// A keep-alive HTTP/1.1 client connection to `addr`.
+pub async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, String> {
     let stream = TcpStream::connect(addr)
         .await
         .map_err(|e| format!("connect {addr}: {e}"))?;

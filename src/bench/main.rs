@@ -1,7 +1,8 @@
 //! `outpost-bench`: the benchmark, a binary of its own. Parses its flags, resolves a scenario
 //! into a plan, and runs it: a receiver, a server (the `outpost` executable beside this one, or
-//! `--server-bin`, spawned on a fresh data directory, or a running one via `--url`), a tenant with fan-out webhook destinations, open-loop publish load,
-//! a drain wait, then the report. The backlog and idle scenarios have their own runners
+//! `$OUTPOST_BIN`, spawned on a fresh data directory, or a running one via `--url`), a tenant
+//! with fan-out webhook destinations, open-loop publish load, a drain wait, then the report with
+//! what the server spent per delivery. The backlog and idle scenarios have their own runners
 //! (`backlog.rs`, `idle.rs`).
 
 mod api;
@@ -477,18 +478,40 @@ fn remove_dir(dir: &Path, keep: bool) {
 
 /// Creates the tenant and `fanout` destinations pointing at the receiver.
 async fn set_up(api: &Api, plan: &Plan, receiver: SocketAddr) -> Result<String, String> {
+    let mut tenants = set_up_tenants(api, plan, receiver, 1).await?;
+    tenants
+        .pop()
+        .ok_or_else(|| "no tenant was created".to_string())
+}
+
+/// Creates `count` tenants, each with `fanout` destinations pointing at the receiver.
+async fn set_up_tenants(
+    api: &Api,
+    plan: &Plan,
+    receiver: SocketAddr,
+    count: usize,
+) -> Result<Vec<String>, String> {
     api.check_health().await?;
     let unix = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let tenant = format!("bench-{}-{unix}-{}", plan.name, std::process::id());
-    api.create_tenant(&tenant).await?;
-    for i in 0..plan.fanout {
-        api.create_destination(&tenant, &format!("http://{receiver}/d/{i}"))
-            .await?;
+    let base = format!("bench-{}-{unix}-{}", plan.name, std::process::id());
+    let mut tenants = Vec::with_capacity(count);
+    for t in 0..count {
+        let tenant = if count == 1 {
+            base.clone()
+        } else {
+            format!("{base}-{t}")
+        };
+        api.create_tenant(&tenant).await?;
+        for i in 0..plan.fanout {
+            api.create_destination(&tenant, &format!("http://{receiver}/d/{i}"))
+                .await?;
+        }
+        tenants.push(tenant);
     }
-    Ok(tenant)
+    Ok(tenants)
 }
 
 /// Waits until every acknowledged event reached every destination, or the timeout.
@@ -555,6 +578,39 @@ async fn measure_steady(
             .map_or_else(|| "unknown".to_string(), |p| p.to_string()),
         receiver.addr
     );
+    let rig = Rig {
+        plan,
+        args,
+        clock,
+        target,
+        ledger: &ledger,
+        receiver,
+    };
+    Ok(publish_and_drain(&rig, LoadSpec::for_plan(plan, &api, tenant), plan.name).await)
+}
+
+/// What a run measures with: its plan and flags, the bench clock, the server under test, and
+/// the receiving side.
+struct Rig<'a> {
+    plan: &'a Plan,
+    args: &'a BenchArgs,
+    clock: BenchClock,
+    target: &'a Target,
+    ledger: &'a Arc<Ledger>,
+    receiver: &'a Receiver,
+}
+
+/// Runs the load of `spec`, waits for the drain, and reports both, with what the server spent
+/// from the first publish to the end of the drain (when its pid is known).
+async fn publish_and_drain(rig: &Rig<'_>, spec: LoadSpec, label: &str) -> Results {
+    let Rig {
+        plan,
+        args,
+        clock,
+        target,
+        ledger,
+        receiver,
+    } = *rig;
     let pid = target.pid();
     let data_dir = target.data_dir();
     let meter = pid.and_then(|p| Meter::start(p, data_dir.as_deref()));
@@ -562,7 +618,7 @@ async fn measure_steady(
     let stats = Arc::new(LoadStats::default());
     let latency = Arc::new(Histogram::new());
     let progress = Progress::start(Sources {
-        label: plan.name.to_string(),
+        label: label.to_string(),
         load: Some((stats.clone(), latency.clone())),
         ledger: ledger.clone(),
         receiver: receiver.stats.clone(),
@@ -570,28 +626,14 @@ async fn measure_steady(
     });
     let started = Instant::now();
     let start_ns = clock.now_ns();
-    let publish_time = load::run(
-        LoadSpec::for_plan(plan, &api, tenant),
-        stats.clone(),
-        latency.clone(),
-        ledger.clone(),
-        clock,
-    )
-    .await;
+    let publish_time = load::run(spec, stats.clone(), latency.clone(), ledger.clone(), clock).await;
     let acked = stats.acked.load(std::sync::atomic::Ordering::Relaxed);
-    let drained = drain(&ledger, acked, plan.drain_timeout).await;
+    let drained = drain(ledger, acked, plan.drain_timeout).await;
     progress.stop().await;
     let wall = started.elapsed().as_secs_f64();
     let work = meter.as_ref().and_then(Meter::spent);
     let threads_after = pid.map(server::thread_cpu).unwrap_or_default();
-    let mut results = collect(
-        plan,
-        &args_target(args),
-        &stats,
-        &latency,
-        &ledger,
-        receiver,
-    );
+    let mut results = collect(plan, &args_target(args), &stats, &latency, ledger, receiver);
     results.publish_seconds = publish_time.as_secs_f64();
     results.publish_acks_per_s = per_second(acked, results.publish_seconds);
     let rs = &receiver.stats;
@@ -610,23 +652,39 @@ async fn measure_steady(
         ns_to_s(last_delivery.saturating_sub(start_ns)),
     );
     results.drain_seconds = drained.as_secs_f64();
-    if let Some(work) = work {
-        let cpu = work.cpu_seconds;
-        results.server = Some(ServerFigures {
-            peak_rss_mib: report::mib(work.end.hwm_kib),
-            cpu_seconds: cpu,
-            cpu_seconds_per_1000_events: if acked > 0 {
-                cpu / acked as f64 * 1000.0
-            } else {
-                0.0
-            },
-            avg_cpu_percent: cpu / wall * 100.0,
-            thread_cpu_percent: server::thread_percent(&threads_before, &threads_after, wall),
-            data_file_mib: work.file_after.map(|b| b as f64 / 1_048_576.0),
-            costs: Costs::of(&work, results.deliveries, results.delivered_events),
-        });
+    results.server = work.map(|work| {
+        server_figures(
+            &work,
+            &results,
+            server::thread_percent(&threads_before, &threads_after, wall),
+            wall,
+        )
+    });
+    results
+}
+
+/// The server's figures over a run of `wall` seconds that did `work`, from publishing to the
+/// end of the drain.
+fn server_figures(
+    work: &server::Work,
+    results: &Results,
+    thread_cpu_percent: std::collections::BTreeMap<String, f64>,
+    wall: f64,
+) -> ServerFigures {
+    let cpu = work.cpu_seconds;
+    ServerFigures {
+        peak_rss_mib: report::mib(work.end.hwm_kib),
+        cpu_seconds: cpu,
+        cpu_seconds_per_1000_events: if results.acked > 0 {
+            cpu / results.acked as f64 * 1000.0
+        } else {
+            0.0
+        },
+        avg_cpu_percent: cpu / wall.max(1e-3) * 100.0,
+        thread_cpu_percent,
+        data_file_mib: work.file_after.map(|b| b as f64 / 1_048_576.0),
+        costs: Costs::of(work, results.deliveries, results.delivered_events),
     }
-    Ok(results)
 }
 
 fn args_target(args: &BenchArgs) -> String {
