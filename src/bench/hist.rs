@@ -46,6 +46,12 @@ fn upper_bound(i: usize) -> u64 {
     lower + ((1u64 << shift) - 1)
 }
 
+impl Default for Histogram {
+    fn default() -> Histogram {
+        Histogram::new()
+    }
+}
+
 impl Histogram {
     pub fn new() -> Histogram {
         Histogram {

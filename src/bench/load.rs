@@ -4,7 +4,7 @@
 //! `sent_at_ns` it carries (for end-to-end latency) count from that scheduled time, so a
 //! stalled server cannot hide its stall (no coordinated omission). `--rate 0` sends as fast as
 //! the connections allow and measures from the actual send. Events go to the spec's tenants in
-//! turn.
+//! turn; a sample of the acknowledged events' ids ([`AckedIds`]) can be kept for later reads.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -40,6 +40,8 @@ pub struct LoadSpec {
     pub events: Option<u64>,
     /// Approximate size of each event's `data` JSON, bytes.
     pub payload: usize,
+    /// Where to keep a sample of the ids the server gave the acknowledged events.
+    pub ids: Option<Arc<AckedIds>>,
 }
 
 impl LoadSpec {
@@ -54,8 +56,51 @@ impl LoadSpec {
             duration: plan.duration,
             events: plan.events,
             payload: plan.payload,
+            ids: None,
         }
     }
+}
+
+/// The ids of every `stride`-th acknowledged event (by sequence number), as the server's 202
+/// answered them: a sample spread evenly over the whole publish.
+pub struct AckedIds {
+    stride: u64,
+    ids: Mutex<Vec<String>>,
+}
+
+impl AckedIds {
+    /// A sample of at most about `keep` ids out of `events` events.
+    pub fn new(events: u64, keep: u64) -> AckedIds {
+        AckedIds {
+            stride: events.div_ceil(keep.max(1)).max(1),
+            ids: Mutex::new(Vec::new()),
+        }
+    }
+
+    fn wants(&self, seq: u64) -> bool {
+        seq.is_multiple_of(self.stride)
+    }
+
+    fn keep(&self, id: String) {
+        self.ids.lock().unwrap_or_else(|p| p.into_inner()).push(id);
+    }
+
+    /// The ids kept so far.
+    pub fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.ids.lock().unwrap_or_else(|p| p.into_inner()))
+    }
+}
+
+/// The event id in a publish answer (`{"id":"…","duplicate":false,…}`).
+fn published_id(body: &[u8]) -> Option<String> {
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        id: String,
+    }
+    serde_json::from_slice::<Answer>(body)
+        .ok()
+        .map(|a| a.id)
+        .filter(|id| !id.is_empty())
 }
 
 #[derive(Default)]
@@ -228,11 +273,20 @@ async fn connection(shared: Arc<Shared>) {
             Ok::<_, String>((status, body))
         };
         match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
-            Ok(Ok((202, _))) => {
+            Ok(Ok((202, body))) => {
                 let took = sent_from.elapsed();
                 shared.latency.record(took.as_micros() as u64);
                 shared.ledger.record_ack(seq);
                 stats.acked.fetch_add(1, Ordering::Relaxed);
+                if let Some(ids) = shared.spec.ids.as_ref().filter(|ids| ids.wants(seq)) {
+                    match published_id(&body) {
+                        Some(id) => ids.keep(id),
+                        None => stats.error(format!(
+                            "publish answered 202 without an id: {}",
+                            String::from_utf8_lossy(&body[..body.len().min(200)])
+                        )),
+                    }
+                }
             }
             Ok(Ok((status, body))) => {
                 stats.rejected.fetch_add(1, Ordering::Relaxed);
@@ -252,5 +306,35 @@ async fn connection(shared: Arc<Shared>) {
                 sender = None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn samples_every_stride_th_id() {
+        let ids = AckedIds::new(5_000_000, 100_000);
+        assert_eq!(ids.stride, 50);
+        assert!(ids.wants(0) && ids.wants(50) && !ids.wants(49));
+        assert_eq!(AckedIds::new(20_000, 100_000).stride, 1);
+        assert_eq!(AckedIds::new(100_001, 100_000).stride, 2);
+        assert_eq!(AckedIds::new(10, 0).stride, 10);
+        ids.keep("a".into());
+        ids.keep("b".into());
+        assert_eq!(ids.take(), vec!["a".to_string(), "b".to_string()]);
+        assert!(ids.take().is_empty());
+    }
+
+    #[test]
+    fn reads_the_id_of_a_publish_answer() {
+        let body = br#"{"id":"0193b6d2-7c1e-7000-8000-000000000001","duplicate":false,"destination_ids":["d1"]}"#;
+        assert_eq!(
+            published_id(body).as_deref(),
+            Some("0193b6d2-7c1e-7000-8000-000000000001")
+        );
+        assert_eq!(published_id(br#"{"id":""}"#), None);
+        assert_eq!(published_id(b"accepted"), None);
     }
 }

@@ -2,8 +2,8 @@
 //! into a plan, and runs it: a receiver, a server (the `outpost` executable beside this one, or
 //! `$OUTPOST_BIN`, spawned on a fresh data directory, or a running one via `--url`), a tenant
 //! with fan-out webhook destinations, open-loop publish load, a drain wait, then the report with
-//! what the server spent per delivery. The backlog and idle scenarios have their own runners
-//! (`backlog.rs`, `idle.rs`).
+//! what the server spent per delivery. The backlog, idle and query scenarios have their own
+//! runners (`backlog.rs`, `idle.rs`, `query.rs`).
 
 mod api;
 mod backlog;
@@ -11,6 +11,7 @@ mod hist;
 mod idle;
 mod ledger;
 mod load;
+mod query;
 mod receiver;
 mod report;
 mod server;
@@ -41,21 +42,23 @@ const FAST_RETRIES: &str = "1,1,1,1,1,1,1,1,1,1";
 /// $OUTPOST_BIN) unless --url names a running server.
 #[derive(FromArgs, Debug)]
 pub struct BenchArgs {
-    /// fanout1, fanout10, payload64k, failures, backlog, idle, or all (default fanout1)
+    /// fanout1, fanout10, payload64k, failures, backlog, idle, query, or all (default
+    /// fanout1)
     #[argh(option, default = "String::from(\"fanout1\")")]
     pub scenario: String,
     /// offered publish rate in events/s, 0 = as fast as possible (default: fanout1 and
-    /// failures 2000, fanout10 and payload64k 500, backlog and idle 0)
+    /// failures 2000, fanout10 and payload64k 500, backlog, idle and query 0)
     #[argh(option)]
     pub rate: Option<f64>,
     /// publisher keep-alive connections (default 32)
     #[argh(option, default = "32")]
     pub connections: usize,
     /// seconds of publishing (default 10; backlog: a 900 s cap; idle: the quiet window,
-    /// default 60)
+    /// default 60; query: the read load, default 20)
     #[argh(option)]
     pub duration: Option<u64>,
-    /// stop after this many events (backlog default 1000000, idle default 100)
+    /// stop after this many events (backlog default 1000000, idle default 100, query default
+    /// 5000000)
     #[argh(option)]
     pub events: Option<u64>,
     /// destinations per event, overriding the scenario's
@@ -67,7 +70,8 @@ pub struct BenchArgs {
     /// percent of deliveries the receiver answers 500, overriding the scenario's
     #[argh(option)]
     pub fail_percent: Option<u64>,
-    /// seconds to wait after publishing for every delivery (default 60; backlog: scaled)
+    /// seconds to wait after publishing for every delivery (default 60; backlog and query:
+    /// scaled to --events)
     #[argh(option)]
     pub drain_timeout: Option<u64>,
     /// benchmark a running server (loopback http URL, e.g. http://127.0.0.1:3333)
@@ -91,6 +95,9 @@ pub struct BenchArgs {
     /// keep the spawned server's data directory
     #[argh(switch)]
     pub keep_data: bool,
+    /// query: closed-loop read connections during the read load (default 8)
+    #[argh(option, default = "query::DEFAULT_READERS")]
+    pub readers: usize,
 }
 
 /// Which runner a scenario uses.
@@ -102,6 +109,9 @@ enum Kind {
     Backlog,
     /// A little work, then a quiet window measuring what the server does unprompted (`idle.rs`).
     Idle,
+    /// Fill the store across many tenants, then time the event and attempt listings
+    /// (`query.rs`).
+    Query,
 }
 
 /// One named workload.
@@ -164,6 +174,14 @@ const SCENARIOS: &[Scenario] = &[
         rate: 0.0,
         kind: Kind::Idle,
     },
+    Scenario {
+        name: "query",
+        fanout: 1,
+        payload: 1024,
+        fail_percent: 0,
+        rate: 0.0,
+        kind: Kind::Query,
+    },
 ];
 
 /// A scenario with every setting resolved.
@@ -179,6 +197,8 @@ pub struct Plan {
     events: Option<u64>,
     drain_timeout: Duration,
     server_env: Vec<(String, String)>,
+    /// Closed-loop read connections (query).
+    readers: usize,
 }
 
 impl Plan {
@@ -246,6 +266,7 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
         Kind::Steady => 10,
         Kind::Backlog => 900,
         Kind::Idle => 60,
+        Kind::Query => query::DEFAULT_DURATION_S,
     });
     if !(1..=3600).contains(&duration) {
         return Err(format!("--duration {duration}: expected 1 to 3600 seconds"));
@@ -254,6 +275,7 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
         Kind::Steady => None,
         Kind::Backlog => Some(1_000_000),
         Kind::Idle => Some(idle::DEFAULT_EVENTS),
+        Kind::Query => Some(query::DEFAULT_EVENTS),
     });
     if let Some(n) = events {
         if !(1..=ledger::MAX_EVENTS).contains(&n) {
@@ -278,17 +300,20 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
     if fail_percent > 90 {
         return Err(format!("--fail-percent {fail_percent}: expected 0 to 90"));
     }
-    let drain_timeout = args
-        .drain_timeout
-        .unwrap_or(if scenario.kind == Kind::Backlog {
-            120 + events.unwrap_or(0) / 500
-        } else {
-            60
-        });
+    let drain_timeout =
+        args.drain_timeout
+            .unwrap_or(if matches!(scenario.kind, Kind::Backlog | Kind::Query) {
+                120 + events.unwrap_or(0) / 500
+            } else {
+                60
+            });
     if !(1..=86_400).contains(&drain_timeout) {
         return Err(format!(
             "--drain-timeout {drain_timeout}: expected 1 to 86400 seconds"
         ));
+    }
+    if !(1..=256).contains(&args.readers) {
+        return Err(format!("--readers {}: expected 1 to 256", args.readers));
     }
     let mut server_env = vec![("RETRY_SCHEDULE".to_string(), FAST_RETRIES.to_string())];
     for pair in &args.server_env {
@@ -310,6 +335,7 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
         events,
         drain_timeout: Duration::from_secs(drain_timeout),
         server_env,
+        readers: args.readers,
     })
 }
 
@@ -370,6 +396,7 @@ fn run(args: BenchArgs) -> Result<(), String> {
                 Kind::Steady => run_steady(plan, &args).await?,
                 Kind::Backlog => backlog::run(plan, &args).await?,
                 Kind::Idle => idle::run(plan, &args).await?,
+                Kind::Query => query::run(plan, &args).await?,
             };
             report::print_table(&results);
             lost += results.events_lost;

@@ -153,6 +153,51 @@ pub struct IdleFigures {
     pub pass: bool,
 }
 
+/// The query scenario: the store it filled and the two listings' latencies under read load.
+#[derive(Serialize, Debug, Default)]
+pub struct QueryFigures {
+    pub tenants: usize,
+    /// Events published and delivered before the reads.
+    pub fill_events: u64,
+    /// From the first publish to the last event delivered, s.
+    pub fill_seconds: f64,
+    /// `fill_events` / `fill_seconds`.
+    pub fill_events_per_s: f64,
+    /// Store file size when the reads began, MiB (spawned servers, or `--data-dir`).
+    pub data_file_mib: Option<f64>,
+    /// Published event ids the attempts queries drew from.
+    pub sampled_event_ids: usize,
+    pub readers: usize,
+    pub read_seconds: f64,
+    /// `GET /api/v1/events?tenant_id=<random tenant>`.
+    pub events_query: ReadFigures,
+    /// `GET /api/v1/attempts?event_id=<random published event>`.
+    pub attempts_query: ReadFigures,
+    /// Server CPU over the read load, s, and its share of one core.
+    pub read_cpu_seconds: Option<f64>,
+    pub read_cpu_percent: Option<f64>,
+    /// Bytes the server wrote during the read load (`None` when unreadable).
+    pub read_write_bytes: Option<u64>,
+    pub p99_target_ms: f64,
+    /// Both listings' p99 within `p99_target_ms`, and no errors.
+    pub pass: bool,
+}
+
+/// One listing under the read load.
+#[derive(Serialize, Debug, Default)]
+pub struct ReadFigures {
+    /// Requests answered 200 with a page that passed the checks.
+    pub ok: u64,
+    /// Other statuses, empty or wrong pages, transport errors and timeouts.
+    pub errors: u64,
+    pub requests_per_s: f64,
+    /// Rows per good page, on average.
+    pub avg_models: f64,
+    /// Latency of the good requests, send to last body byte.
+    pub latency: Latency,
+    pub first_error: Option<String>,
+}
+
 #[derive(Serialize, Debug, Default)]
 pub struct Results {
     pub scenario: String,
@@ -179,6 +224,7 @@ pub struct Results {
     pub server: Option<ServerFigures>,
     pub backlog: Option<BacklogFigures>,
     pub idle: Option<IdleFigures>,
+    pub query: Option<QueryFigures>,
     pub first_error: Option<String>,
 }
 
@@ -309,9 +355,13 @@ pub fn print_table(r: &Results) {
                     "max".into()
                 },
                 r.settings.connections,
-                match r.settings.events {
-                    Some(n) => format!("{n} events (cap {} s)", r.settings.duration_s),
-                    None => format!("{} s", r.settings.duration_s),
+                match (r.settings.events, &r.query) {
+                    (Some(n), Some(q)) => format!(
+                        "{n} events over {} tenants, then {} s of reads ({} connections)",
+                        q.tenants, r.settings.duration_s, q.readers
+                    ),
+                    (Some(n), None) => format!("{n} events (cap {} s)", r.settings.duration_s),
+                    (None, _) => format!("{} s", r.settings.duration_s),
                 },
             ),
         ),
@@ -459,6 +509,9 @@ pub fn print_table(r: &Results) {
             ),
         ]);
     }
+    if let Some(q) = &r.query {
+        rows.extend(query_rows(q));
+    }
     if r.unparsable_requests > 0 || r.missing_event_id_header > 0 {
         rows.push((
             "unparsable / no event-id header".into(),
@@ -517,6 +570,64 @@ fn cost_rows(s: &ServerFigures, span: &str) -> Vec<(String, String)> {
         }
         rows.push(("data file MiB".into(), text));
     }
+    rows
+}
+
+/// The query scenario's rows: the fill, then each listing against its target.
+fn query_rows(q: &QueryFigures) -> Vec<(String, String)> {
+    let mut rows = vec![(
+        "fill: events/s to all delivered".to_string(),
+        format!(
+            "{:.0} ({} events in {:.1} s)",
+            q.fill_events_per_s, q.fill_events, q.fill_seconds
+        ),
+    )];
+    if let Some(size) = q.data_file_mib {
+        rows.push(("data file when read, MiB".into(), format!("{size:.1}")));
+    }
+    for (name, f) in [
+        ("events?tenant_id", &q.events_query),
+        ("attempts?event_id", &q.attempts_query),
+    ] {
+        let verdict = if f.latency.p99_ms <= q.p99_target_ms && f.errors == 0 && f.ok > 0 {
+            "PASS"
+        } else {
+            "MISS"
+        };
+        rows.push((
+            format!("{name} p50/p99/max ms"),
+            format!(
+                "{}  (target p99 <= {} ms: {verdict})",
+                fmt_latency(&f.latency),
+                q.p99_target_ms
+            ),
+        ));
+        rows.push((
+            format!("{name} requests/s"),
+            format!(
+                "{:.0} ({} ok, {} errors, {:.1} rows per page)",
+                f.requests_per_s, f.ok, f.errors, f.avg_models
+            ),
+        ));
+        if let Some(e) = &f.first_error {
+            rows.push((format!("{name} first error"), e.clone()));
+        }
+    }
+    if let Some(cpu) = q.read_cpu_seconds {
+        rows.push((
+            "server during reads".into(),
+            format!(
+                "CPU {cpu:.2} s ({:.0}% of one core), {} written",
+                q.read_cpu_percent.unwrap_or(0.0),
+                q.read_write_bytes
+                    .map_or_else(|| "unknown bytes".to_string(), |b| fmt_size(b as f64))
+            ),
+        ));
+    }
+    rows.push((
+        "query target".into(),
+        if q.pass { "PASS" } else { "MISS" }.to_string(),
+    ));
     rows
 }
 
