@@ -13,23 +13,21 @@ pub const TENANTS_BY_CREATED: TableDefinition<&[u8], ()> =
 /// `tenant prefix ++ destination id` → `Destination` record.
 pub const DESTINATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("destinations");
 
-/// event id → `Event` record.
-pub const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
-/// `time ++ event id` → (). Listing order of every event.
+/// `ingested_ms (u64 BE) ++ event id` → `Event` record: the event log, in the order events were
+/// stored (their ingestion time, not their publisher-given `time`), so publishes append at the
+/// right edge of the tree and log retention deletes from the left.
+pub const EVENT_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("event_log");
+/// `time ++ event id` → (). Listing order of every event (publisher time).
 pub const EVENTS_BY_TIME: TableDefinition<&[u8], ()> = TableDefinition::new("events_by_time");
 /// `tenant prefix ++ time ++ event id` → (). Listing order of one tenant's events.
 pub const EVENTS_BY_TENANT: TableDefinition<&[u8], ()> = TableDefinition::new("events_by_tenant");
-/// `ingested_ms (u64 BE) ++ event id` → (). Events in the order they were stored (not their
-/// publisher-given `time`): what log retention expires by.
-pub const EVENTS_BY_INGESTION: TableDefinition<&[u8], ()> =
-    TableDefinition::new("events_by_ingestion");
-/// event id → `ingested_ms` (u64 BE): where an event sits in `events_by_ingestion`, so a
-/// republish or a deletion finds its entry without a scan.
+/// event id → `ingested_ms` (u64 BE): where an event sits in `event_log`.
 pub const EVENT_INGESTED: TableDefinition<&str, &[u8]> = TableDefinition::new("event_ingested");
-/// attempt id → `Attempt` record.
-pub const ATTEMPTS: TableDefinition<&str, &[u8]> = TableDefinition::new("attempts");
-/// `time ++ attempt id` → (). Listing order of every attempt.
-pub const ATTEMPTS_BY_TIME: TableDefinition<&[u8], ()> = TableDefinition::new("attempts_by_time");
+/// `time ++ attempt id` → `Attempt` record: the attempt log, in the order attempts were made
+/// (an attempt's time is the clock when it was made). Also the listing of every attempt.
+pub const ATTEMPT_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("attempt_log");
+/// attempt id → its time (`ordered_i64` of unix nanoseconds): where it sits in `attempt_log`.
+pub const ATTEMPT_TIME: TableDefinition<&str, &[u8]> = TableDefinition::new("attempt_time");
 /// `tenant prefix ++ time ++ attempt id` → ().
 pub const ATTEMPTS_BY_TENANT: TableDefinition<&[u8], ()> =
     TableDefinition::new("attempts_by_tenant");
@@ -51,13 +49,12 @@ macro_rules! every_table {
         $apply!(TENANTS);
         $apply!(TENANTS_BY_CREATED);
         $apply!(DESTINATIONS);
-        $apply!(EVENTS);
+        $apply!(EVENT_LOG);
         $apply!(EVENTS_BY_TIME);
         $apply!(EVENTS_BY_TENANT);
-        $apply!(EVENTS_BY_INGESTION);
         $apply!(EVENT_INGESTED);
-        $apply!(ATTEMPTS);
-        $apply!(ATTEMPTS_BY_TIME);
+        $apply!(ATTEMPT_LOG);
+        $apply!(ATTEMPT_TIME);
         $apply!(ATTEMPTS_BY_TENANT);
         $apply!(ATTEMPTS_BY_EVENT);
         $apply!(QUEUE);
@@ -66,8 +63,10 @@ macro_rules! every_table {
 }
 pub(crate) use every_table;
 
-/// The schema version this binary writes and the newest it can open.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this binary writes and the newest it can open. Version 1 kept events and
+/// attempts keyed by id (see `legacy.rs`); version 2 keys them by time (`event_log`,
+/// `attempt_log`). A version-1 file is upgraded on open (`migrate.rs`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Length-prefixed tenant id: all of one tenant's rows share this prefix and no other
 /// tenant's key can start with it.
@@ -109,7 +108,6 @@ pub fn ordered_i64(value: i64) -> [u8; 8] {
     ((value as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-#[cfg(test)]
 pub fn decode_ordered_i64(bytes: &[u8]) -> Option<i64> {
     let raw: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
     Some((u64::from_be_bytes(raw) ^ (1 << 63)) as i64)
@@ -123,7 +121,7 @@ pub fn time_key(time_nanos: i64, id: &str) -> Vec<u8> {
     key
 }
 
-/// `ingested_ms ++ event id`: an event's `events_by_ingestion` key.
+/// `ingested_ms ++ event id`: an event's `event_log` key.
 pub fn ingestion_key(ingested_ms: u64, event_id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(8 + event_id.len());
     key.extend_from_slice(&ingested_ms.to_be_bytes());
@@ -131,7 +129,7 @@ pub fn ingestion_key(ingested_ms: u64, event_id: &str) -> Vec<u8> {
     key
 }
 
-/// The ingestion ms and event id of an `events_by_ingestion` key.
+/// The ingestion ms and event id of an `event_log` key.
 pub fn split_ingestion_key(key: &[u8]) -> Option<(u64, &str)> {
     let ms: [u8; 8] = key.get(..8)?.try_into().ok()?;
     let id = std::str::from_utf8(key.get(8..)?).ok()?;
