@@ -157,16 +157,11 @@ t "with data: outpost check as the service user (systemd-run, DynamicUser, packa
     -p StateDirectory=outpost -p Environment=DATA_DIR=/var/lib/outpost \
     /usr/bin/outpost check --config /etc/outpost/outpost.toml >/tmp/check.log 2>&1 &&
   grep -qx '/var/lib/outpost/outpost.redb: ok' /tmp/check.log || { cat /tmp/check.log; exit 1; }"
-# The migrating release keeps the schema-1 file, byte for byte (what an operator rolls back to),
-# as $schema1_copy. Lenient until it lands: today's binary reads schema 1 as it is and keeps no
-# copy, so the check runs only when there is a copy or outpost check reports schema 2.
-if [ -e "$state/$schema1_copy" ] || grep -qiE 'schema[ _-]*(version)?[ :=]*2' /tmp/check.log; then
-  t "with data: the schema-1 file is kept as $schema1_copy (unchanged, the service user's, 0600)" sh -c "
-    cmp /results/schema1-outpost.redb $state/$schema1_copy &&
-    [ \"\$(stat -c %a:%u $state/$schema1_copy)\" = \"600:\$(stat -c %u $state)\" ]"
-else
-  echo "# with data: no $schema1_copy and the store is still schema 1 (read as it is): copy check skipped"
-fi
+# The upgrade to schema 2 keeps the schema-1 file, byte for byte (what an operator rolls back
+# to), as $schema1_copy beside the converted one.
+t "with data: the schema-1 file is kept as $schema1_copy (unchanged, the service user's, 0600)" sh -c "
+  cmp /results/schema1-outpost.redb $state/$schema1_copy &&
+  [ \"\$(stat -c %a:%u $state/$schema1_copy)\" = \"600:\$(stat -c %u $state)\" ]"
 
 t "with data: the service starts again, takes a publish and delivers it" sh -c "
   systemctl start outpost.service && python3 /results/deliver.py http://127.0.0.1:3333 '$fixture_key'"
