@@ -5,13 +5,14 @@
 //! next oldest row expires. It never polls: with nothing stored it wakes one TTL from now (no
 //! row stored later can expire sooner). Events that still have a queued delivery or a pending
 //! retry, and their attempts, are kept; when a run had to keep some, the next run comes
-//! [`PROTECTED_RECHECK`] later at the earliest.
+//! [`PROTECTED_RECHECK`] later at the earliest. A run that deleted anything ends with one `info`
+//! line: events and attempts deleted, rows kept for queued deliveries, and its wall-clock time.
 //!
 //! With a TTL of 0 there is no task at all.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -168,6 +169,7 @@ async fn run(
         // Rows stored at `now - ttl` or earlier have expired (the wake-up above is exactly
         // the oldest row's time + ttl, so that row must go in this run).
         let cutoff_ms = now.saturating_sub(ttl_ms).saturating_add(1);
+        let started = Instant::now();
         match sweep(&store, cutoff_ms, &mut stopped).await {
             Ok(None) => return,
             Ok(Some(totals)) => {
@@ -176,6 +178,7 @@ async fn run(
                         events = totals.events,
                         attempts = totals.attempts,
                         kept_for_queued_deliveries = totals.protected,
+                        took_ms = started.elapsed().as_millis() as u64,
                         "log retention: deleted events and attempts older than the TTL"
                     );
                 }
