@@ -220,6 +220,11 @@ pub const SETTINGS: &[Setting] = &[
         "Days events and attempts are kept (0 keeps everything); also read as CLICKHOUSE_LOG_RETENTION_TTL_DAYS.",
     ),
     s(
+        "LOG_RETENTION_TTL_SECONDS",
+        None,
+        "Seconds events and attempts are kept, for short windows (trials, benchmarks); when above 0 it overrides LOG_RETENTION_TTL_DAYS. Unset or 0: the days apply.",
+    ),
+    s(
         "RETRY_SCHEDULE",
         None,
         "Comma-separated seconds between attempts; overrides the backoff and MAX_RETRY_LIMIT.",
