@@ -181,6 +181,7 @@ pub async fn start(
     )?;
     log_key_source(&resolved.api_key_source);
     let (store, store_thread) = Store::open_at(&config.data_dir, clock.now_ms())?;
+    store.set_commit_interval(config.commit_interval);
     let dispatcher = Dispatcher::start(
         store.clone(),
         Providers::new().with(DestinationKind::Webhook, Arc::new(webhook)),

@@ -78,6 +78,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `DATA_MAX_BYTES` and `DATA_MIN_FREE_BYTES`: when publishing pauses.
     pub disk_limits: Limits,
+    /// `DATA_COMMIT_INTERVAL_MS`: least time between two commits under concurrent load.
+    pub commit_interval: Duration,
     pub deployment_id: Option<String>,
     /// `None` when `TOPICS` is unset (upstream answers `null` on `GET /topics`).
     pub topics: Option<Vec<String>>,
@@ -313,6 +315,10 @@ impl Config {
             },
             min_free_bytes: r.number("DATA_MIN_FREE_BYTES")?,
         };
+        let commit_interval_ms: u64 = r.number("DATA_COMMIT_INTERVAL_MS")?;
+        if commit_interval_ms > 1_000 {
+            return Err(r.invalid("DATA_COMMIT_INTERVAL_MS", "must be at most 1000"));
+        }
         let schedule = match r.get("RETRY_SCHEDULE").map(str::trim) {
             None | Some("") => Vec::new(),
             Some(text) => text
@@ -347,6 +353,7 @@ impl Config {
             max_request_body_bytes,
             data_dir,
             disk_limits,
+            commit_interval: Duration::from_millis(commit_interval_ms),
             deployment_id,
             topics,
             topics_allow_wildcards: r.boolean("TOPICS_ALLOW_WILDCARDS")?,

@@ -128,6 +128,12 @@ impl Store {
         ))
     }
 
+    /// Spaces commits at least `interval` apart while writers are concurrent
+    /// (`DATA_COMMIT_INTERVAL_MS`; see `writer.rs`).
+    pub fn set_commit_interval(&self, interval: std::time::Duration) {
+        self.writer.set_commit_interval(interval);
+    }
+
     fn read(&self) -> Result<ReadTransaction, StoreError> {
         Ok(self.db.begin_read()?)
     }
