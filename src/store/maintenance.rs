@@ -211,6 +211,62 @@ pub fn check(path: &Path) -> Result<TableCounts, MaintenanceError> {
     Ok(counts)
 }
 
+/// Where a store file's bytes go, as redb accounts for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Space {
+    /// The file's length.
+    pub file_bytes: u64,
+    /// Pages in use (by tables and redb's own trees); the rest of the file is free pages that
+    /// new writes reuse and `outpost compact` gives back.
+    pub in_use_bytes: u64,
+    /// Per table: name, rows, pages (leaf + branch) and bytes of keys and values stored.
+    pub tables: Vec<TableSpace>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpace {
+    pub name: &'static str,
+    pub rows: u64,
+    pub pages: u64,
+    pub stored_bytes: u64,
+}
+
+/// Measures a store file no server has open (see [`Space`]). Opening for writing is needed for
+/// redb's statistics; nothing is written.
+pub fn space(path: &Path) -> Result<Space, MaintenanceError> {
+    let file_bytes = file_size(path)?;
+    let db = match Database::builder().create(path) {
+        Ok(db) => db,
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+            return Err(MaintenanceError::InUse(path.to_path_buf()))
+        }
+        Err(e) => return Err(file_error(path, e)),
+    };
+    let txn = db.begin_write().map_err(StoreError::from)?;
+    let stats = txn.stats().map_err(StoreError::from)?;
+    let mut tables = Vec::new();
+    macro_rules! measure {
+        ($table:ident) => {
+            let table = txn.open_table(tables::$table).map_err(StoreError::from)?;
+            let table_stats = table.stats().map_err(StoreError::from)?;
+            tables.push(TableSpace {
+                name: stringify!($table),
+                rows: table.len().map_err(StoreError::from)?,
+                pages: table_stats.leaf_pages() + table_stats.branch_pages(),
+                stored_bytes: table_stats.stored_bytes(),
+            });
+            drop(table);
+        };
+    }
+    every_table!(measure);
+    txn.abort().map_err(StoreError::from)?;
+    Ok(Space {
+        file_bytes,
+        in_use_bytes: stats.allocated_pages() * stats.page_size() as u64,
+        tables,
+    })
+}
+
 /// Sizes of a store file before and after compaction, in bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Compacted {
