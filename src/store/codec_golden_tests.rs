@@ -335,9 +335,9 @@ fn key_layouts_v1() {
 fn key_layouts_v2() {
     let cases: [(&str, Vec<u8>, &str); 2] = [
         (
-            "event_log (ingestion ms u64 BE ++ event id)",
-            tables::ingestion_key(1_717_230_216_123, "evt"),
-            "0000018fd2e5a3bb657674",
+            "event_log, and the value of event_ingested (ingestion ms u64 BE ++ sequence u64 BE)",
+            tables::log_position(1_717_230_216_123, 0x0102_0304_0506_0708).to_vec(),
+            "0000018fd2e5a3bb0102030405060708",
         ),
         (
             "attempt_log (time ++ attempt id)",

@@ -513,9 +513,7 @@ pub fn check(txn: &ReadTransaction) -> Result<ConsistencyReport, StoreError> {
             log: tables::EVENT_LOG,
             position_name: "event_ingested",
             positions: tables::EVENT_INGESTED,
-            key_from_position: |id, value| {
-                tables::ingested_ms_of(value).map(|ms| tables::ingestion_key(ms, id))
-            },
+            key_from_position: |_, value| tables::position_of(value).map(|p| p.to_vec()),
             record_key: |bytes| {
                 let event: Event = codec::decode("event_log", bytes)?;
                 Ok((event.id.into_string(), None))

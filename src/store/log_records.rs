@@ -1,11 +1,13 @@
 //! The event and attempt logs of schema 2: every write and point lookup of an event or an
 //! attempt goes through here, so each record and all of its index rows always change together.
 //!
-//! An event lives in `event_log` under `ingested_ms ++ id` and is found by id through
-//! `event_ingested`; it is listed through `events_by_time` and `events_by_tenant`. An attempt
+//! An event lives in `event_log` at its log position (`ingested_ms ++ sequence`) and is found
+//! by id through `event_ingested`; it is listed through `events_by_time` and `events_by_tenant`. An attempt
 //! lives in `attempt_log` under `time ++ id` and is found by id through `attempt_time`; it is
 //! listed through `attempt_log` itself, `attempts_by_tenant` (whose key ends with its
 //! `attempt_log` key) and `attempts_by_event`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{ReadableTable, WriteTransaction};
 
@@ -13,18 +15,48 @@ use super::tables;
 use super::{codec, StoreError};
 use crate::model::event::{Attempt, Event};
 
-/// Stores an event ingested at `ingested_ms` with its id and listing rows.
+/// Gives out log positions: the sequence number only grows while the store is open, and starts
+/// past the last position on disk.
+#[derive(Debug, Default)]
+pub struct LogSequence(AtomicU64);
+
+impl LogSequence {
+    /// Starts after the last position of `log`.
+    pub(super) fn after_last(
+        log: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    ) -> Result<LogSequence, StoreError> {
+        let last = log
+            .last()?
+            .and_then(|(key, _)| tables::split_position(key.value()))
+            .map(|(_, seq)| seq.saturating_add(1))
+            .unwrap_or(0);
+        Ok(LogSequence(AtomicU64::new(last)))
+    }
+
+    fn next(&self) -> u64 {
+        self.0.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Stores an event ingested at `ingested_ms` with its id and listing rows, at a fresh position
+/// (a position is never reused, even if the clock went back).
 pub(super) fn insert_event(
     txn: &WriteTransaction,
+    sequence: &LogSequence,
     ingested_ms: u64,
     event: &Event,
 ) -> Result<(), StoreError> {
-    txn.open_table(tables::EVENT_LOG)?.insert(
-        tables::ingestion_key(ingested_ms, &event.id).as_slice(),
+    let mut log = txn.open_table(tables::EVENT_LOG)?;
+    let mut position = tables::log_position(ingested_ms, sequence.next());
+    while log.get(position.as_slice())?.is_some() {
+        position = tables::log_position(ingested_ms, sequence.next());
+    }
+    log.insert(
+        position.as_slice(),
         codec::encode("event_log", event)?.as_slice(),
     )?;
     txn.open_table(tables::EVENT_INGESTED)?
-        .insert(event.id.as_str(), ingested_ms.to_be_bytes().as_slice())?;
+        .insert(event.id.as_str(), position.as_slice())?;
     txn.open_table(tables::EVENTS_BY_TIME)?
         .insert(tables::time_key(event.time_nanos, &event.id).as_slice(), ())?;
     txn.open_table(tables::EVENTS_BY_TENANT)?.insert(
@@ -34,44 +66,41 @@ pub(super) fn insert_event(
     Ok(())
 }
 
-/// Removes an event stored at `ingested_ms` and all its rows.
+/// Removes the event stored at `position` and all its rows.
 pub(super) fn remove_event(
     txn: &WriteTransaction,
-    ingested_ms: u64,
+    position: &[u8],
     event: &Event,
 ) -> Result<(), StoreError> {
-    txn.open_table(tables::EVENT_LOG)?
-        .remove(tables::ingestion_key(ingested_ms, &event.id).as_slice())?;
+    txn.open_table(tables::EVENT_LOG)?.remove(position)?;
     let mut ingested = txn.open_table(tables::EVENT_INGESTED)?;
     let ours = ingested
         .get(event.id.as_str())?
-        .and_then(|v| tables::ingested_ms_of(v.value()))
-        == Some(ingested_ms);
+        .is_some_and(|v| v.value() == position);
     if ours {
         ingested.remove(event.id.as_str())?;
     }
     txn.open_table(tables::EVENTS_BY_TIME)?
         .remove(tables::time_key(event.time_nanos, &event.id).as_slice())?;
-    txn.open_table(tables::EVENTS_BY_TENANT)?.remove(
-        tables::tenant_time_key(&event.tenant_id, event.time_nanos, &event.id).as_slice(),
-    )?;
+    txn.open_table(tables::EVENTS_BY_TENANT)?
+        .remove(tables::tenant_time_key(&event.tenant_id, event.time_nanos, &event.id).as_slice())?;
     Ok(())
 }
 
-/// The event with this id and the ingestion ms it is stored under, if any.
+/// The event with this id and the log position it is stored at, if any.
 pub(super) fn find_event(
     ingested: &impl ReadableTable<&'static str, &'static [u8]>,
     log: &impl ReadableTable<&'static [u8], &'static [u8]>,
     id: &str,
-) -> Result<Option<(u64, Event)>, StoreError> {
-    let Some(ms) = ingested
+) -> Result<Option<(tables::LogPosition, Event)>, StoreError> {
+    let Some(position) = ingested
         .get(id)?
-        .and_then(|v| tables::ingested_ms_of(v.value()))
+        .and_then(|v| tables::position_of(v.value()))
     else {
         return Ok(None);
     };
-    match log.get(tables::ingestion_key(ms, id).as_slice())? {
-        Some(bytes) => Ok(Some((ms, codec::decode("event_log", bytes.value())?))),
+    match log.get(position.as_slice())? {
+        Some(bytes) => Ok(Some((position, codec::decode("event_log", bytes.value())?))),
         None => Ok(None),
     }
 }

@@ -6,7 +6,8 @@
 //!    started in `meta` (so a restart after a crash never overwrites the copy with a half-moved
 //!    file).
 //! 2. Runs the one-off repairs schema 1 may need (ingestion-time backfill, attempt numbers).
-//! 3. Moves events from `events` (keyed by id) to `event_log` (keyed by ingestion time), and
+//! 3. Moves events from `events` (keyed by id) to `event_log` (keyed by ingestion time and a
+//!    sequence number; `event_ingested` then holds that position instead of the time), and
 //!    attempts from `attempts` to `attempt_log` (keyed by time) with their `attempt_time`
 //!    entries, in transactions of at most 10,000 rows: each row is in exactly one of the two
 //!    tables after every commit, so a crash at any point leaves a file the next start finishes.
@@ -175,9 +176,22 @@ fn keep_copy(path: &Path, copy: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// Moves every event to `event_log` under its ingestion time. Returns how many moved.
+/// Moves every event to `event_log` at a position made of its ingestion time and a sequence
+/// number (the move's count), and points `event_ingested` at it. Returns how many moved.
 fn move_events(db: &Database, now_ms: i64) -> Result<u64, StoreError> {
     let mut moved = 0;
+    // Past any position an interrupted earlier run gave out.
+    let mut sequence = {
+        let txn = db.begin_write()?;
+        let log = txn.open_table(tables::EVENT_LOG)?;
+        let next = log
+            .last()?
+            .and_then(|(key, _)| tables::split_position(key.value()))
+            .map_or(0, |(_, seq)| seq.saturating_add(1));
+        drop(log);
+        txn.abort()?;
+        next
+    };
     loop {
         let txn = db.begin_write()?;
         let batch: Vec<(String, Vec<u8>)> = {
@@ -204,12 +218,13 @@ fn move_events(db: &Database, now_ms: i64) -> Result<u64, StoreError> {
                     Some(ms) => ms,
                     None => {
                         let event: Event = codec::decode("events", bytes)?;
-                        let estimate = event.time_nanos.div_euclid(1_000_000).min(now_ms).max(0);
-                        ingested.insert(id.as_str(), (estimate as u64).to_be_bytes().as_slice())?;
-                        estimate as u64
+                        event.time_nanos.div_euclid(1_000_000).min(now_ms).max(0) as u64
                     }
                 };
-                log.insert(tables::ingestion_key(ms, id).as_slice(), bytes.as_slice())?;
+                let position = tables::log_position(ms, sequence);
+                sequence += 1;
+                log.insert(position.as_slice(), bytes.as_slice())?;
+                ingested.insert(id.as_str(), position.as_slice())?;
                 events.remove(id.as_str())?;
             }
         }

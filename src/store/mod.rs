@@ -71,6 +71,8 @@ pub struct Store {
     db: Arc<Database>,
     writer: WriterHandle,
     queue: Arc<QueueShared>,
+    /// Sequence numbers of event log positions.
+    log_sequence: Arc<log_records::LogSequence>,
 }
 
 /// Keeps the writer thread joinable for an orderly shutdown.
@@ -116,6 +118,11 @@ impl Store {
                  removed once this version is known to work"
             );
         }
+        let log_sequence = {
+            let txn = db.begin_read()?;
+            let log = txn.open_table(tables::EVENT_LOG)?;
+            Arc::new(log_records::LogSequence::after_last(&log)?)
+        };
         let db = Arc::new(db);
         let (writer, thread) = writer::spawn(db.clone());
         Ok((
@@ -123,6 +130,7 @@ impl Store {
                 db,
                 writer,
                 queue: Arc::new(QueueShared::default()),
+                log_sequence,
             },
             StoreThread(thread),
         ))

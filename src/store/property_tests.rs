@@ -486,7 +486,7 @@ fn ingested_ms(store: &Store, event_id: &str) -> Option<i64> {
     let txn = store.read().expect("read");
     let table = txn.open_table(tables::EVENT_INGESTED).expect("table");
     let value = table.get(event_id).expect("get")?;
-    tables::ingested_ms_of(value.value()).map(|ms| ms as i64)
+    tables::split_position(value.value()).map(|(ms, _)| ms as i64)
 }
 
 #[tokio::test]
@@ -708,9 +708,11 @@ async fn rewrite_as_schema_1(store: &Store, with_ingestion: bool) {
                 .map(|row| row.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
                 .collect::<Result<_, _>>()?;
             for (key, bytes) in &events {
-                let Some((ms, id)) = tables::split_ingestion_key(key) else {
+                let Some((ms, _)) = tables::split_position(key) else {
                     continue;
                 };
+                let event: Event = codec::decode("event_log", bytes)?;
+                let id = event.id.as_str();
                 ctx.txn
                     .open_table(legacy::EVENTS)?
                     .insert(id, bytes.as_slice())?;
@@ -718,6 +720,9 @@ async fn rewrite_as_schema_1(store: &Store, with_ingestion: bool) {
                     ctx.txn
                         .open_table(legacy::EVENTS_BY_INGESTION)?
                         .insert(tables::ingestion_key(ms, id).as_slice(), ())?;
+                    ctx.txn
+                        .open_table(tables::EVENT_INGESTED)?
+                        .insert(id, ms.to_be_bytes().as_slice())?;
                 }
             }
             if !with_ingestion {

@@ -26,6 +26,7 @@ impl Store {
     /// published less than the idempotency TTL ago, else stores the event and its tasks.
     pub async fn publish(&self, mut request: PublishRequest) -> Result<PublishOutcome, StoreError> {
         let queue = self.queue.clone();
+        let sequence = self.log_sequence.clone();
         self.writer
             .write(move |ctx| {
                 let PublishRequest {
@@ -39,15 +40,15 @@ impl Store {
                     let log = ctx.txn.open_table(tables::EVENT_LOG)?;
                     log_records::find_event(&ingested, &log, &event.id)?
                 };
-                if let Some((ingested_ms, old)) = &previous {
+                if let Some((position, old)) = &previous {
                     if old.idempotency_expires_ms > now_ms {
                         return Ok(PublishOutcome::Duplicate);
                     }
-                    log_records::remove_event(ctx.txn, *ingested_ms, old)?;
+                    log_records::remove_event(ctx.txn, position, old)?;
                 }
                 event.idempotency_expires_ms =
                     now_ms.saturating_add(i64::try_from(idempotency_ttl_ms).unwrap_or(i64::MAX));
-                log_records::insert_event(ctx.txn, now_ms.max(0) as u64, event)?;
+                log_records::insert_event(ctx.txn, &sequence, now_ms.max(0) as u64, event)?;
 
                 let due_ms = now_ms.max(0) as u64;
                 let mut queue_table = ctx.txn.open_table(tables::QUEUE)?;

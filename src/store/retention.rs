@@ -103,16 +103,13 @@ fn sweep_batch(
             next_rows(&log, cursor.events_after.as_deref(), &end, budget)?
         };
         cursor.events_done = rows.len() < budget;
-        for (key, bytes) in &rows {
-            let Some((ingested_ms, id)) = tables::split_ingestion_key(key) else {
-                continue;
-            };
-            if protected.contains(id) {
+        for (position, bytes) in &rows {
+            let event: Event = codec::decode("event_log", bytes)?;
+            if protected.contains(event.id.as_str()) {
                 batch.protected += 1;
                 continue;
             }
-            let event: Event = codec::decode("event_log", bytes)?;
-            log_records::remove_event(ctx.txn, ingested_ms, &event)?;
+            log_records::remove_event(ctx.txn, position, &event)?;
             batch.deleted_events += 1;
         }
         if let Some((last, _)) = rows.last() {
@@ -131,7 +128,7 @@ impl Store {
         let event = txn
             .open_table(tables::EVENT_LOG)?
             .first()?
-            .and_then(|(k, _)| tables::split_ingestion_key(k.value()).map(|(ms, _)| ms as i64));
+            .and_then(|(k, _)| tables::split_position(k.value()).map(|(ms, _)| ms as i64));
         let attempt = txn
             .open_table(tables::ATTEMPT_LOG)?
             .first()?
