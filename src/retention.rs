@@ -1,17 +1,18 @@
-//! The log retention sweep (`LOG_RETENTION_TTL_DAYS`): a background task that sleeps on the
-//! clock until the oldest stored event or attempt is older than the TTL, then deletes what has
+//! The log retention sweep (`LOG_RETENTION_TTL_DAYS`, or `LOG_RETENTION_TTL_SECONDS` for short
+//! windows): a background task that sleeps on the clock until the oldest stored event or attempt is older than the TTL, then deletes what has
 //! expired in batches of at most [`BATCH_ROWS`] rows, each batch its own write job (so
 //! publishes and delivery outcomes interleave with a long sweep), and sleeps again until the
 //! next oldest row expires. It never polls: with nothing stored it wakes one TTL from now (no
 //! row stored later can expire sooner). Events that still have a queued delivery or a pending
 //! retry, and their attempts, are kept; when a run had to keep some, the next run comes
-//! [`PROTECTED_RECHECK`] later at the earliest.
+//! [`PROTECTED_RECHECK`] later at the earliest. A run that deleted anything ends with one `info`
+//! line: events and attempts deleted, rows kept for queued deliveries, and its wall-clock time.
 //!
 //! With a TTL of 0 there is no task at all.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -25,8 +26,6 @@ pub const BATCH_ROWS: usize = 1_000;
 pub const PROTECTED_RECHECK: Duration = Duration::from_secs(3_600);
 /// How long the sweep waits after a storage error before trying again.
 const ERROR_BACKOFF: Duration = Duration::from_secs(60);
-
-const DAY_MS: i64 = 86_400_000;
 
 /// The running sweep.
 pub struct Retention {
@@ -51,14 +50,12 @@ impl RetentionStatus {
 }
 
 impl Retention {
-    /// Starts the sweep for a TTL of `ttl_days` (none for 0).
-    pub fn start(store: Store, clock: Clock, ttl_days: u64) -> Option<Retention> {
-        if ttl_days == 0 {
+    /// Starts the sweep for a TTL of `ttl` (none for zero; whole milliseconds count).
+    pub fn start(store: Store, clock: Clock, ttl: Duration) -> Option<Retention> {
+        let ttl_ms = ttl_millis(ttl);
+        if ttl_ms == 0 {
             return None;
         }
-        let ttl_ms = i64::try_from(ttl_days)
-            .unwrap_or(i64::MAX)
-            .saturating_mul(DAY_MS);
         let (stop, stopped) = oneshot::channel();
         let idle_until_ms = Arc::new(AtomicI64::new(i64::MIN));
         let task = tokio::spawn(run(
@@ -87,6 +84,25 @@ impl Retention {
         let _ = self.stop.send(());
         let _ = self.task.await;
     }
+}
+
+/// The TTL for the start-up log line: whole days as days, anything else in seconds; `None`
+/// when retention is off.
+pub fn describe_ttl(ttl: Duration) -> Option<String> {
+    const DAY: u64 = 86_400;
+    match ttl.as_secs() {
+        _ if ttl_millis(ttl) == 0 => None,
+        secs if secs % DAY == 0 && ttl.subsec_nanos() == 0 => Some(match secs / DAY {
+            1 => "1 day".to_string(),
+            days => format!("{days} days"),
+        }),
+        secs => Some(format!("{secs} s (LOG_RETENTION_TTL_SECONDS)")),
+    }
+}
+
+/// `ttl` in whole milliseconds, saturating at `i64::MAX`.
+fn ttl_millis(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// What one run did.
@@ -153,6 +169,7 @@ async fn run(
         // Rows stored at `now - ttl` or earlier have expired (the wake-up above is exactly
         // the oldest row's time + ttl, so that row must go in this run).
         let cutoff_ms = now.saturating_sub(ttl_ms).saturating_add(1);
+        let started = Instant::now();
         match sweep(&store, cutoff_ms, &mut stopped).await {
             Ok(None) => return,
             Ok(Some(totals)) => {
@@ -161,6 +178,7 @@ async fn run(
                         events = totals.events,
                         attempts = totals.attempts,
                         kept_for_queued_deliveries = totals.protected,
+                        took_ms = started.elapsed().as_millis() as u64,
                         "log retention: deleted events and attempts older than the TTL"
                     );
                 }
@@ -179,5 +197,31 @@ async fn run(
                 not_before = now.saturating_add(ERROR_BACKOFF.as_millis() as i64);
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ttl_in_millis_and_words() {
+        assert_eq!(ttl_millis(Duration::from_secs(5)), 5_000);
+        assert_eq!(ttl_millis(Duration::from_secs(30 * 86_400)), 2_592_000_000);
+        assert_eq!(ttl_millis(Duration::MAX), i64::MAX);
+        assert_eq!(ttl_millis(Duration::from_micros(999)), 0);
+        assert_eq!(describe_ttl(Duration::ZERO), None);
+        assert_eq!(
+            describe_ttl(Duration::from_secs(86_400)).as_deref(),
+            Some("1 day")
+        );
+        assert_eq!(
+            describe_ttl(Duration::from_secs(30 * 86_400)).as_deref(),
+            Some("30 days")
+        );
+        assert_eq!(
+            describe_ttl(Duration::from_secs(5)).as_deref(),
+            Some("5 s (LOG_RETENTION_TTL_SECONDS)")
+        );
     }
 }

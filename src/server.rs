@@ -26,7 +26,7 @@ use crate::instance::{self, InstanceError};
 use crate::model::destination_type::{DestinationKind, Registry, RegistryError};
 use crate::model::secret::SecretTemplate;
 use crate::model::topics::TopicRules;
-use crate::retention::{Retention, RetentionStatus};
+use crate::retention::{self, Retention, RetentionStatus};
 use crate::store::{Store, StoreError, STORE_FILE};
 use crate::template::TemplateError;
 
@@ -88,8 +88,8 @@ impl ServerHandle {
     }
 
     /// Whether the log retention sweep has deleted everything expired by the server's clock
-    /// (except what it keeps for queued deliveries) and sleeps; always true with
-    /// `LOG_RETENTION_TTL_DAYS=0`.
+    /// (except what it keeps for queued deliveries) and sleeps; always true with retention off
+    /// (`LOG_RETENTION_TTL_DAYS=0` and no `LOG_RETENTION_TTL_SECONDS`).
     pub fn log_retention_idle(&self) -> bool {
         self.retention.as_ref().is_none_or(RetentionStatus::is_idle)
     }
@@ -181,6 +181,7 @@ pub async fn start(
     )?;
     log_key_source(&resolved.api_key_source);
     let (store, store_thread) = Store::open_at(&config.data_dir, clock.now_ms())?;
+    store.set_commit_interval(config.commit_interval);
     let dispatcher = Dispatcher::start(
         store.clone(),
         Providers::new().with(DestinationKind::Webhook, Arc::new(webhook)),
@@ -192,10 +193,10 @@ pub async fn start(
             ids: config.ids.clone(),
         },
     )?;
-    let retention = Retention::start(store.clone(), clock.clone(), config.log_retention_ttl_days);
-    match config.log_retention_ttl_days {
-        0 => tracing::info!("log retention: off (LOG_RETENTION_TTL_DAYS=0), everything is kept"),
-        days => tracing::info!("log retention: events and attempts are kept {days} days"),
+    let retention = Retention::start(store.clone(), clock.clone(), config.log_retention_ttl);
+    match retention::describe_ttl(config.log_retention_ttl) {
+        None => tracing::info!("log retention: off (LOG_RETENTION_TTL_DAYS=0), everything is kept"),
+        Some(ttl) => tracing::info!("log retention: events and attempts are kept {ttl}"),
     }
     let retention_status = retention.as_ref().map(Retention::status);
     tracing::info!(

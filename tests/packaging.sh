@@ -18,7 +18,9 @@
 #    with dpkg / rpm in a throwaway overlay of this machine (lifecycle.sh).
 # 6. As root, with systemd-nspawn: boots that throwaway copy under systemd and runs the
 #    installed service for real (in-systemd.sh): DynamicUser, sandbox, API and delivery,
-#    operator commands, restart, stop, upgrade, remove, purge.
+#    operator commands, restart, stop, upgrade, remove, purge; then an upgrade with data in
+#    it: release 1 with the schema-1 fixture (tests/fixtures/schema1) as its store, upgraded
+#    to release 2, answering as the release that wrote it did.
 # Steps 5 and 6 are skipped, with a note, when their tools or root are missing; step 6 also
 # with OUTPOST_TEST_SKIP_NSPAWN=1 (for hosts where a container cannot boot).
 #
@@ -203,6 +205,9 @@ if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null || ! grep -qw overlay
   echo "# skipped: package installs (need root, unshare and overlayfs)"
   finish
 fi
+# A data file of the last schema-1 release, to upgrade with data in place.
+cp tests/fixtures/schema1/outpost.redb "$upgrade/schema1-outpost.redb"
+cp tests/fixtures/schema1/manifest.json "$upgrade/schema1-manifest.json"
 tally unshare --mount --fork bash tests/packaging/overlay-run.sh "$upgrade" tests/packaging/lifecycle.sh deb "$version"
 tally unshare --mount --fork bash tests/packaging/overlay-run.sh "$upgrade" tests/packaging/lifecycle.sh rpm "$version"
 
@@ -214,12 +219,12 @@ if ! command -v systemd-nspawn >/dev/null; then
   echo "# skipped: the service under systemd (needs systemd-nspawn: apt-get install systemd-container)"
   finish
 fi
-cp tests/packaging/in-systemd.sh tests/packaging/deliver.py "$upgrade/"
+cp tests/packaging/in-systemd.sh tests/packaging/deliver.py tests/packaging/answers.py "$upgrade/"
 boot_log=$scratch/boot.log
 unshare --mount --fork bash tests/packaging/systemd-boot.sh "$upgrade" >"$boot_log" 2>&1
 if [ -s "$upgrade/results.log" ]; then
   tally cat "$upgrade/results.log"
-  grep -qE '^(ok   - |FAIL - )systemd: dpkg --purge' "$upgrade/results.log" ||
+  grep -qE '^(ok   - |FAIL - )systemd: with data: dpkg --purge' "$upgrade/results.log" ||
     fail "the systemd test ran to its end" "$(tail -n 20 "$boot_log")"
 else
   fail "systemd-nspawn boots a copy of this machine and runs the service test" "$(tail -n 20 "$boot_log")"

@@ -4,11 +4,13 @@
 //! `sent_at_ns` it carries (for end-to-end latency) count from that scheduled time, so a
 //! stalled server cannot hide its stall (no coordinated omission). `--rate 0` sends as fast as
 //! the connections allow and measures from the actual send. Events go to the spec's tenants in
-//! turn; a sample of the acknowledged events' ids ([`AckedIds`]) can be kept for later reads.
+//! turn; a sample of the acknowledged events' ids ([`AckedIds`]) can be kept for later reads. A
+//! load may number its events from `first_seq` (so several loads can share one ledger) and may
+//! be ended early by a [`LoadStop`].
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -27,6 +29,7 @@ const DATA_OVERHEAD: usize = 56;
 /// How long one publish may take before the connection is given up.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+#[derive(Clone)]
 pub struct LoadSpec {
     pub addr: SocketAddr,
     pub api_key: String,
@@ -40,8 +43,42 @@ pub struct LoadSpec {
     pub events: Option<u64>,
     /// Approximate size of each event's `data` JSON, bytes.
     pub payload: usize,
+    /// Sequence number of the first event (the ledger's key); later ones count up from it.
+    pub first_seq: u64,
+    /// Ends the load early when stopped.
+    pub stop: Option<Arc<LoadStop>>,
     /// Where to keep a sample of the ids the server gave the acknowledged events.
     pub ids: Option<Arc<AckedIds>>,
+}
+
+/// Ends a load before its duration: events scheduled at or after the moment of
+/// [`LoadStop::stop`] are not sent (and not counted as skipped).
+#[derive(Debug, Default)]
+pub struct LoadStop(OnceLock<Instant>);
+
+impl LoadStop {
+    /// Stops the load now; a second call changes nothing.
+    pub fn stop(&self) {
+        let _ = self.0.set(Instant::now());
+    }
+
+    /// Whether an event scheduled at `scheduled` falls after the stop.
+    fn excludes(&self, scheduled: Instant) -> bool {
+        self.0.get().is_some_and(|at| scheduled >= *at)
+    }
+}
+
+/// How many events an open-loop load at `rate` meant to send: those scheduled before the end
+/// of `duration`, or before `stopped_after` when it was stopped earlier, at most `events`.
+fn planned_events(
+    rate: f64,
+    duration: Duration,
+    events: Option<u64>,
+    stopped_after: Option<Duration>,
+) -> u64 {
+    let window = stopped_after.map_or(duration, |s| s.min(duration));
+    let planned = (rate * window.as_secs_f64()).ceil() as u64;
+    events.map_or(planned, |n| planned.min(n))
 }
 
 impl LoadSpec {
@@ -56,6 +93,8 @@ impl LoadSpec {
             duration: plan.duration,
             events: plan.events,
             payload: plan.payload,
+            first_seq: 0,
+            stop: None,
             ids: None,
         }
     }
@@ -118,6 +157,12 @@ pub struct LoadStats {
 }
 
 impl LoadStats {
+    /// Sequence numbers taken so far (sent or not), counted from the load's `first_seq`: a
+    /// later load sharing the ledger starts at `first_seq + claimed()`.
+    pub fn claimed(&self) -> u64 {
+        self.claimed.load(Ordering::Relaxed)
+    }
+
     fn error(&self, message: String) {
         let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
         if first.is_none() {
@@ -167,10 +212,18 @@ pub async fn run(
     }
     let elapsed = start.elapsed();
     if shared.spec.rate > 0.0 {
-        let mut planned = (shared.spec.rate * shared.spec.duration.as_secs_f64()).ceil() as u64;
-        if let Some(n) = shared.spec.events {
-            planned = planned.min(n);
-        }
+        let stopped_after = shared
+            .spec
+            .stop
+            .as_ref()
+            .and_then(|stop| stop.0.get())
+            .map(|at| at.saturating_duration_since(start));
+        let planned = planned_events(
+            shared.spec.rate,
+            shared.spec.duration,
+            shared.spec.events,
+            stopped_after,
+        );
         let sent = shared.stats.sent.load(Ordering::Relaxed);
         shared
             .stats
@@ -200,10 +253,17 @@ impl Shared {
             }
             now.max(self.start)
         };
-        if now > self.deadline {
+        if now > self.deadline || self.stopped(scheduled) {
             return None;
         }
-        Some((seq, scheduled))
+        Some((self.spec.first_seq + seq, scheduled))
+    }
+
+    fn stopped(&self, scheduled: Instant) -> bool {
+        self.spec
+            .stop
+            .as_ref()
+            .is_some_and(|stop| stop.excludes(scheduled))
     }
 
     fn body(&self, seq: u64, sent_at_ns: u64) -> String {
@@ -233,6 +293,9 @@ async fn connection(shared: Arc<Shared>) {
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
     while let Some((seq, scheduled)) = shared.claim() {
         tokio::time::sleep_until(scheduled.into()).await;
+        if shared.stopped(scheduled) {
+            return;
+        }
         if sender.is_none() {
             match connect(shared.spec.addr).await {
                 Ok(s) => sender = Some(s),
@@ -336,5 +399,36 @@ mod tests {
         );
         assert_eq!(published_id(br#"{"id":""}"#), None);
         assert_eq!(published_id(b"accepted"), None);
+    }
+
+    #[test]
+    fn planned_events_count_the_schedule_up_to_the_end_or_the_stop() {
+        let d = Duration::from_secs;
+        assert_eq!(planned_events(2000.0, d(20), None, None), 40_000);
+        assert_eq!(planned_events(2000.0, d(20), Some(100), None), 100);
+        // Stopped after 1.5 s: events 0..3000 were scheduled before the stop.
+        assert_eq!(
+            planned_events(2000.0, d(600), None, Some(Duration::from_millis(1500))),
+            3_000
+        );
+        // A stop after the end changes nothing.
+        assert_eq!(planned_events(10.0, d(2), None, Some(d(5))), 20);
+        // Event i is due at i / rate: at 3/s over 1 s, events 0, 1 and 2.
+        assert_eq!(planned_events(3.0, d(1), None, None), 3);
+        assert_eq!(planned_events(2000.0, d(20), None, Some(Duration::ZERO)), 0);
+    }
+
+    #[test]
+    fn a_stop_excludes_what_is_scheduled_from_then_on() {
+        let stop = LoadStop::default();
+        let before = Instant::now();
+        assert!(!stop.excludes(before));
+        stop.stop();
+        let after = Instant::now() + Duration::from_millis(1);
+        assert!(stop.excludes(after));
+        assert!(!stop.excludes(before));
+        // The first stop counts.
+        stop.stop();
+        assert!(!stop.excludes(before));
     }
 }

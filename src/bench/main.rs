@@ -2,8 +2,8 @@
 //! into a plan, and runs it: a receiver, a server (the `outpost` executable beside this one, or
 //! `$OUTPOST_BIN`, spawned on a fresh data directory, or a running one via `--url`), a tenant
 //! with fan-out webhook destinations, open-loop publish load, a drain wait, then the report with
-//! what the server spent per delivery. The backlog, idle and query scenarios have their own
-//! runners (`backlog.rs`, `idle.rs`, `query.rs`).
+//! what the server spent per delivery. The backlog, idle, query and sweep scenarios have their
+//! own runners (`backlog.rs`, `idle.rs`, `query.rs`, `sweep.rs`).
 
 mod api;
 mod backlog;
@@ -15,6 +15,7 @@ mod query;
 mod receiver;
 mod report;
 mod server;
+mod sweep;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -42,23 +43,23 @@ const FAST_RETRIES: &str = "1,1,1,1,1,1,1,1,1,1";
 /// $OUTPOST_BIN) unless --url names a running server.
 #[derive(FromArgs, Debug)]
 pub struct BenchArgs {
-    /// fanout1, fanout10, payload64k, failures, backlog, idle, query, or all (default
+    /// fanout1, fanout10, payload64k, failures, backlog, idle, query, sweep, or all (default
     /// fanout1)
     #[argh(option, default = "String::from(\"fanout1\")")]
     pub scenario: String,
-    /// offered publish rate in events/s, 0 = as fast as possible (default: fanout1 and
-    /// failures 2000, fanout10 and payload64k 500, backlog, idle and query 0)
+    /// offered publish rate in events/s, 0 = as fast as possible (default: fanout1, failures
+    /// and sweep 2000, fanout10 and payload64k 500, backlog, idle and query 0)
     #[argh(option)]
     pub rate: Option<f64>,
     /// publisher keep-alive connections (default 32)
     #[argh(option, default = "32")]
     pub connections: usize,
     /// seconds of publishing (default 10; backlog: a 900 s cap; idle: the quiet window,
-    /// default 60; query: the read load, default 20)
+    /// default 60; query: the read load, default 20; sweep: the baseline phase, default 20)
     #[argh(option)]
     pub duration: Option<u64>,
     /// stop after this many events (backlog default 1000000, idle default 100, query default
-    /// 5000000)
+    /// 5000000; sweep: events filled before the sweep, default 500000)
     #[argh(option)]
     pub events: Option<u64>,
     /// destinations per event, overriding the scenario's
@@ -70,8 +71,8 @@ pub struct BenchArgs {
     /// percent of deliveries the receiver answers 500, overriding the scenario's
     #[argh(option)]
     pub fail_percent: Option<u64>,
-    /// seconds to wait after publishing for every delivery (default 60; backlog and query:
-    /// scaled to --events)
+    /// seconds to wait after publishing for every delivery (default 60; backlog, query and
+    /// sweep: scaled to --events)
     #[argh(option)]
     pub drain_timeout: Option<u64>,
     /// benchmark a running server (loopback http URL, e.g. http://127.0.0.1:3333)
@@ -98,6 +99,12 @@ pub struct BenchArgs {
     /// query: closed-loop read connections during the read load (default 8)
     #[argh(option, default = "query::DEFAULT_READERS")]
     pub readers: usize,
+    /// sweep: LOG_RETENTION_TTL_SECONDS of the restarted server (default 5)
+    #[argh(option)]
+    pub sweep_ttl: Option<u64>,
+    /// sweep: seconds to wait for the sweep run to end while publishing (default 600)
+    #[argh(option)]
+    pub sweep_timeout: Option<u64>,
 }
 
 /// Which runner a scenario uses.
@@ -112,6 +119,8 @@ enum Kind {
     /// Fill the store across many tenants, then time the event and attempt listings
     /// (`query.rs`).
     Query,
+    /// Fill, a baseline, then publish during a large retention sweep (`sweep.rs`).
+    Sweep,
 }
 
 /// One named workload.
@@ -182,6 +191,14 @@ const SCENARIOS: &[Scenario] = &[
         rate: 0.0,
         kind: Kind::Query,
     },
+    Scenario {
+        name: "sweep",
+        fanout: 1,
+        payload: 1024,
+        fail_percent: 0,
+        rate: 2000.0,
+        kind: Kind::Sweep,
+    },
 ];
 
 /// A scenario with every setting resolved.
@@ -199,6 +216,9 @@ pub struct Plan {
     server_env: Vec<(String, String)>,
     /// Closed-loop read connections (query).
     readers: usize,
+    /// Sweep scenario: the restarted server's TTL and how long to wait for its sweep run.
+    sweep_ttl: Duration,
+    sweep_timeout: Duration,
 }
 
 impl Plan {
@@ -267,6 +287,7 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
         Kind::Backlog => 900,
         Kind::Idle => 60,
         Kind::Query => query::DEFAULT_DURATION_S,
+        Kind::Sweep => 20,
     });
     if !(1..=3600).contains(&duration) {
         return Err(format!("--duration {duration}: expected 1 to 3600 seconds"));
@@ -276,6 +297,7 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
         Kind::Backlog => Some(1_000_000),
         Kind::Idle => Some(idle::DEFAULT_EVENTS),
         Kind::Query => Some(query::DEFAULT_EVENTS),
+        Kind::Sweep => Some(sweep::DEFAULT_EVENTS),
     });
     if let Some(n) = events {
         if !(1..=ledger::MAX_EVENTS).contains(&n) {
@@ -300,13 +322,13 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
     if fail_percent > 90 {
         return Err(format!("--fail-percent {fail_percent}: expected 0 to 90"));
     }
-    let drain_timeout =
-        args.drain_timeout
-            .unwrap_or(if matches!(scenario.kind, Kind::Backlog | Kind::Query) {
-                120 + events.unwrap_or(0) / 500
-            } else {
-                60
-            });
+    let drain_timeout = args.drain_timeout.unwrap_or(
+        if matches!(scenario.kind, Kind::Backlog | Kind::Query | Kind::Sweep) {
+            120 + events.unwrap_or(0) / 500
+        } else {
+            60
+        },
+    );
     if !(1..=86_400).contains(&drain_timeout) {
         return Err(format!(
             "--drain-timeout {drain_timeout}: expected 1 to 86400 seconds"
@@ -314,6 +336,18 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
     }
     if !(1..=256).contains(&args.readers) {
         return Err(format!("--readers {}: expected 1 to 256", args.readers));
+    }
+    let sweep_ttl = args.sweep_ttl.unwrap_or(sweep::DEFAULT_TTL_S);
+    if !(1..=3600).contains(&sweep_ttl) {
+        return Err(format!(
+            "--sweep-ttl {sweep_ttl}: expected 1 to 3600 seconds"
+        ));
+    }
+    let sweep_timeout = args.sweep_timeout.unwrap_or(sweep::DEFAULT_TIMEOUT_S);
+    if !(1..=86_400).contains(&sweep_timeout) {
+        return Err(format!(
+            "--sweep-timeout {sweep_timeout}: expected 1 to 86400 seconds"
+        ));
     }
     let mut server_env = vec![("RETRY_SCHEDULE".to_string(), FAST_RETRIES.to_string())];
     for pair in &args.server_env {
@@ -336,6 +370,8 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
         drain_timeout: Duration::from_secs(drain_timeout),
         server_env,
         readers: args.readers,
+        sweep_ttl: Duration::from_secs(sweep_ttl),
+        sweep_timeout: Duration::from_secs(sweep_timeout),
     })
 }
 
@@ -372,8 +408,14 @@ fn run(args: BenchArgs) -> Result<(), String> {
         .into_iter()
         .map(|s| resolve(&args, s))
         .collect::<Result<Vec<_>, _>>()?;
-    if args.url.is_some() && plans.iter().any(|p| p.kind == Kind::Backlog) {
-        return Err("the backlog scenario restarts the server, so it cannot use --url".into());
+    if args.url.is_some()
+        && plans
+            .iter()
+            .any(|p| matches!(p.kind, Kind::Backlog | Kind::Sweep))
+    {
+        return Err(
+            "the backlog and sweep scenarios restart the server, so they cannot use --url".into(),
+        );
     }
     if args.url.is_some() && args.server_pid.is_none() && plans.iter().any(|p| p.kind == Kind::Idle)
     {
@@ -397,6 +439,7 @@ fn run(args: BenchArgs) -> Result<(), String> {
                 Kind::Backlog => backlog::run(plan, &args).await?,
                 Kind::Idle => idle::run(plan, &args).await?,
                 Kind::Query => query::run(plan, &args).await?,
+                Kind::Sweep => sweep::run(plan, &args).await?,
             };
             report::print_table(&results);
             lost += results.events_lost;

@@ -198,6 +198,52 @@ pub struct ReadFigures {
     pub first_error: Option<String>,
 }
 
+/// The sweep scenario: publish latency without and during a large retention sweep.
+#[derive(Serialize, Debug, Default)]
+pub struct SweepFigures {
+    /// Events the fill published and the server acknowledged.
+    pub filled_events: u64,
+    /// Records the fill left: its events plus their attempts (requests the receiver got).
+    pub filled_records: u64,
+    pub fill_seconds: f64,
+    pub fill_acks_per_s: f64,
+    /// Phase A: publishing at the rate with retention off.
+    pub baseline_publish_latency: Latency,
+    pub baseline_acked: u64,
+    /// Phase B: publishing at the rate after the restart with the short TTL, until the first
+    /// sweep run ended (the top-level `publish_latency` is this one too).
+    pub during_sweep_publish_latency: Latency,
+    pub during_sweep_acked: u64,
+    pub during_sweep_publish_seconds: f64,
+    /// `LOG_RETENTION_TTL_SECONDS` of the restarted server.
+    pub ttl_seconds: u64,
+    /// The first sweep run ended before the timeout.
+    pub sweep_finished: bool,
+    /// What the first run deleted (the fill, and phase A's records older than the TTL).
+    pub records_deleted: u64,
+    pub events_deleted: u64,
+    pub attempts_deleted: u64,
+    pub kept_for_queued_deliveries: u64,
+    /// The run's own wall-clock time, from its log line.
+    pub sweep_seconds: f64,
+    pub sweep_records_per_s: f64,
+    /// From spawning the restarted server to seeing the run's end line.
+    pub restart_to_sweep_end_s: f64,
+    pub restart_to_listening_s: f64,
+    /// Bytes the restarted server wrote over phase B (the sweep run and the publishing beside
+    /// it); `None` when /proc/<pid>/io is unreadable.
+    pub during_sweep_write_bytes: Option<u64>,
+    /// During-sweep p99 over baseline p99, and the target it must not exceed.
+    pub p99_ratio: f64,
+    pub p99_target_ratio: f64,
+    /// The sweep finished, the ratio is within the target and no event was lost.
+    pub pass: bool,
+    /// Store file size when the first server stopped (after the fill and phase A), and when the
+    /// restarted one stopped.
+    pub data_file_before_bytes: u64,
+    pub data_file_after_bytes: u64,
+}
+
 #[derive(Serialize, Debug, Default)]
 pub struct Results {
     pub scenario: String,
@@ -225,6 +271,7 @@ pub struct Results {
     pub backlog: Option<BacklogFigures>,
     pub idle: Option<IdleFigures>,
     pub query: Option<QueryFigures>,
+    pub sweep: Option<SweepFigures>,
     pub first_error: Option<String>,
 }
 
@@ -340,6 +387,10 @@ fn fmt_latency(l: &Latency) -> String {
 pub fn print_table(r: &Results) {
     if let Some(idle) = &r.idle {
         print_idle_table(r, idle);
+        return;
+    }
+    if let Some(sweep) = &r.sweep {
+        print_sweep_table(r, sweep);
         return;
     }
     let mut rows: Vec<(String, String)> = vec![
@@ -702,6 +753,157 @@ fn print_idle_table(r: &Results, i: &IdleFigures) {
     rows.push((
         "idle target".into(),
         if i.pass { "PASS" } else { "MISS" }.to_string(),
+    ));
+    if let Some(e) = &r.first_error {
+        rows.push(("first error".into(), e.clone()));
+    }
+    print_rows(&r.scenario, rows);
+}
+
+fn mib_of(bytes: u64) -> f64 {
+    bytes as f64 / 1_048_576.0
+}
+
+/// The sweep scenario's table: the fill, the two publish phases, the sweep and the verdict.
+fn print_sweep_table(r: &Results, w: &SweepFigures) {
+    let mut rows: Vec<(String, String)> = vec![
+        (
+            "settings".into(),
+            format!(
+                "fan-out {}, payload {} B, rate {}/s, {} connections, baseline {} s, TTL {} s",
+                r.settings.fanout,
+                r.settings.payload_bytes,
+                r.settings.rate,
+                r.settings.connections,
+                r.settings.duration_s,
+                w.ttl_seconds
+            ),
+        ),
+        (
+            "fill".into(),
+            format!(
+                "{} events acked in {:.1} s ({:.0}/s), {} records (events + attempts)",
+                w.filled_events, w.fill_seconds, w.fill_acks_per_s, w.filled_records
+            ),
+        ),
+        (
+            "baseline publish p50/p99/max ms".into(),
+            format!(
+                "{}  ({} acked)",
+                fmt_latency(&w.baseline_publish_latency),
+                w.baseline_acked
+            ),
+        ),
+        (
+            "during-sweep publish p50/p99/max ms".into(),
+            format!(
+                "{}  ({} acked over {:.1} s)",
+                fmt_latency(&w.during_sweep_publish_latency),
+                w.during_sweep_acked,
+                w.during_sweep_publish_seconds
+            ),
+        ),
+        (
+            "p99 during sweep / baseline".into(),
+            format!("{:.2} (target <= {})", w.p99_ratio, w.p99_target_ratio),
+        ),
+    ];
+    if w.sweep_finished {
+        rows.extend([
+            (
+                "records deleted by the sweep run".into(),
+                format!(
+                    "{} ({} events, {} attempts; {} kept for queued deliveries)",
+                    w.records_deleted,
+                    w.events_deleted,
+                    w.attempts_deleted,
+                    w.kept_for_queued_deliveries
+                ),
+            ),
+            (
+                "sweep run seconds, records/s".into(),
+                format!("{:.2} s, {:.0}/s", w.sweep_seconds, w.sweep_records_per_s),
+            ),
+            (
+                "restart: to listening, to sweep end, s".into(),
+                format!(
+                    "{:.2}, {:.2}",
+                    w.restart_to_listening_s, w.restart_to_sweep_end_s
+                ),
+            ),
+        ]);
+        if let Some(bytes) = w.during_sweep_write_bytes {
+            rows.push((
+                "server bytes written during sweep".into(),
+                fmt_size(bytes as f64),
+            ));
+        }
+    } else {
+        rows.push((
+            "sweep".into(),
+            "did not finish before --sweep-timeout  <-- FAIL".into(),
+        ));
+    }
+    rows.extend([
+        (
+            "published / acked (all phases)".into(),
+            format!(
+                "{} / {} ({} rejected, {} transport errors, {} skipped overdue)",
+                r.published,
+                r.acked,
+                r.publish_rejected,
+                r.publish_transport_errors,
+                r.publish_skipped_overdue
+            ),
+        ),
+        (
+            "events lost".into(),
+            format!(
+                "{}{}",
+                r.events_lost,
+                if r.events_lost == 0 { "" } else { "  <-- FAIL" }
+            ),
+        ),
+        (
+            "duplicate deliveries".into(),
+            r.duplicate_deliveries.to_string(),
+        ),
+        (
+            "data file MiB before / after".into(),
+            format!(
+                "{:.1} / {:.1}",
+                mib_of(w.data_file_before_bytes),
+                mib_of(w.data_file_after_bytes)
+            ),
+        ),
+    ]);
+    if let Some(s) = &r.server {
+        if !s.thread_cpu_percent.is_empty() {
+            let threads: Vec<String> = s
+                .thread_cpu_percent
+                .iter()
+                .map(|(name, percent)| format!("{name} {percent:.0}%"))
+                .collect();
+            rows.push((
+                "server CPU by thread during sweep".into(),
+                threads.join(", "),
+            ));
+        }
+        rows.push((
+            "server peak RSS MiB".into(),
+            format!("{:.1}", s.peak_rss_mib),
+        ));
+        rows.extend(cost_rows(s, " (fill)").into_iter().map(|(k, v)| {
+            if k == "data file MiB" {
+                ("data file MiB after the fill".into(), v)
+            } else {
+                (k, v)
+            }
+        }));
+    }
+    rows.push((
+        "sweep target".into(),
+        if w.pass { "PASS" } else { "MISS" }.to_string(),
     ));
     if let Some(e) = &r.first_error {
         rows.push(("first error".into(), e.clone()));

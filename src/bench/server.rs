@@ -1,8 +1,9 @@
 //! The server under test: spawning `outpost serve` (this executable) on a data directory with a
-//! scenario's environment, finding its address from the `listening addr=…` log line, stopping
-//! it with SIGTERM, sampling its memory (VmRSS, VmHWM from /proc/<pid>/status), CPU time
-//! (utime+stime from /proc/<pid>/stat) and storage I/O (/proc/<pid>/io), and the [`Meter`] that
-//! reads all of these and the store file's size at the start and the end of a measured run.
+//! scenario's environment, finding its address from the `listening addr=…` log line, noting the
+//! log retention sweep's end-of-run lines, stopping it with SIGTERM, sampling its memory (VmRSS,
+//! VmHWM from /proc/<pid>/status), CPU time (utime+stime from /proc/<pid>/stat) and storage I/O
+//! (/proc/<pid>/io), and the [`Meter`] that reads all of these and the store file's size at the
+//! start and the end of a measured run.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::io::{BufRead, BufReader};
@@ -41,6 +42,45 @@ pub struct ServerProcess {
     /// From spawn to the `listening` log line.
     pub listening_after: Duration,
     log: Arc<Mutex<VecDeque<String>>>,
+    sweeps: Arc<Mutex<Vec<SweepRun>>>,
+}
+
+/// One finished run of the server's log retention sweep, from its `info` line.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SweepRun {
+    pub events: u64,
+    pub attempts: u64,
+    pub kept_for_queued_deliveries: u64,
+    /// Wall-clock time of the run, ms (0 from a server that does not log it).
+    pub took_ms: u64,
+}
+
+/// The sweep run a log line reports (text or JSON format), if it is the retention sweep's
+/// end-of-run line.
+fn sweep_run(line: &str) -> Option<SweepRun> {
+    if !line.contains("log retention: deleted") {
+        return None;
+    }
+    let field = |name: &str| -> Option<u64> {
+        let text = line.split_whitespace().find_map(|token| {
+            token
+                .strip_prefix(name)
+                .and_then(|rest| rest.strip_prefix('='))
+        });
+        match text {
+            Some(value) => value.parse().ok(),
+            None => serde_json::from_str::<serde_json::Value>(line)
+                .ok()?
+                .get(name)?
+                .as_u64(),
+        }
+    };
+    Some(SweepRun {
+        events: field("events")?,
+        attempts: field("attempts")?,
+        kept_for_queued_deliveries: field("kept_for_queued_deliveries").unwrap_or(0),
+        took_ms: field("took_ms").unwrap_or(0),
+    })
 }
 
 /// How a stop went.
@@ -106,10 +146,11 @@ pub async fn spawn(spec: SpawnSpec<'_>, clock: &BenchClock) -> Result<ServerProc
         .map_err(|e| format!("cannot start outpost serve: {e}"))?;
     let pid = child.id();
     let log = Arc::new(Mutex::new(VecDeque::new()));
+    let sweeps = Arc::new(Mutex::new(Vec::new()));
     let (tx, mut rx) = mpsc::unbounded_channel();
     if let Some(stderr) = child.stderr.take() {
-        let log = log.clone();
-        std::thread::spawn(move || read_log(stderr, &log, &tx));
+        let (log, sweeps) = (log.clone(), sweeps.clone());
+        std::thread::spawn(move || read_log(stderr, &log, &sweeps, &tx));
     }
     let found = tokio::time::timeout(START_TIMEOUT, rx.recv()).await;
     let mut server = ServerProcess {
@@ -119,6 +160,7 @@ pub async fn spawn(spec: SpawnSpec<'_>, clock: &BenchClock) -> Result<ServerProc
         spawned_at_ns,
         listening_after: started.elapsed(),
         log,
+        sweeps,
     };
     match found {
         Ok(Some(addr)) => {
@@ -140,6 +182,7 @@ pub async fn spawn(spec: SpawnSpec<'_>, clock: &BenchClock) -> Result<ServerProc
 fn read_log(
     stderr: std::process::ChildStderr,
     log: &Mutex<VecDeque<String>>,
+    sweeps: &Mutex<Vec<SweepRun>>,
     tx: &mpsc::UnboundedSender<SocketAddr>,
 ) {
     let mut reader = BufReader::new(stderr);
@@ -154,6 +197,9 @@ fn read_log(
         let line = String::from_utf8_lossy(&buf).trim_end().to_string();
         if let Some(addr) = listening_addr(&line) {
             let _ = tx.send(addr);
+        }
+        if let Some(run) = sweep_run(&line) {
+            sweeps.lock().unwrap_or_else(|p| p.into_inner()).push(run);
         }
         if (line.contains(" WARN ") || line.contains(" ERROR ")) && echoed < ECHO_LIMIT {
             echoed += 1;
@@ -200,6 +246,14 @@ impl ServerProcess {
 
     pub fn log_tail(&self) -> String {
         log_tail(&self.log)
+    }
+
+    /// The retention sweep runs this server has finished so far (those that deleted anything).
+    pub fn sweep_runs(&self) -> Vec<SweepRun> {
+        self.sweeps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 }
 
@@ -482,6 +536,44 @@ mod tests {
             Some(SocketAddr::from(([127, 0, 0, 1], 4321)))
         );
         assert_eq!(listening_addr("INFO delivery queue loaded queued=3"), None);
+    }
+
+    #[test]
+    fn reads_the_sweep_runs_end_line() {
+        let text = "2025-01-01T00:00:00.000Z  INFO outpost::retention: log retention: deleted \
+                    events and attempts older than the TTL events=500000 attempts=500001 \
+                    kept_for_queued_deliveries=3 took_ms=41250";
+        assert_eq!(
+            sweep_run(text),
+            Some(SweepRun {
+                events: 500_000,
+                attempts: 500_001,
+                kept_for_queued_deliveries: 3,
+                took_ms: 41_250
+            })
+        );
+        let json = r#"{"timestamp":"2025-01-01T00:00:00Z","level":"INFO","message":"log retention: deleted events and attempts older than the TTL","events":2,"attempts":1,"kept_for_queued_deliveries":0,"took_ms":7,"target":"outpost::retention"}"#;
+        assert_eq!(
+            sweep_run(json),
+            Some(SweepRun {
+                events: 2,
+                attempts: 1,
+                kept_for_queued_deliveries: 0,
+                took_ms: 7
+            })
+        );
+        // An older server without took_ms.
+        let old = "INFO log retention: deleted events and attempts older than the TTL events=1 \
+                   attempts=0 kept_for_queued_deliveries=0";
+        assert_eq!(sweep_run(old).map(|r| r.took_ms), Some(0));
+        assert_eq!(
+            sweep_run("INFO log retention: events and attempts are kept 5 s"),
+            None
+        );
+        assert_eq!(
+            sweep_run("ERROR log retention: a sweep failed; trying again later"),
+            None
+        );
     }
 
     #[test]

@@ -78,6 +78,8 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// `DATA_MAX_BYTES` and `DATA_MIN_FREE_BYTES`: when publishing pauses.
     pub disk_limits: Limits,
+    /// `DATA_COMMIT_INTERVAL_MS`: least time between two commits under concurrent load.
+    pub commit_interval: Duration,
     pub deployment_id: Option<String>,
     /// `None` when `TOPICS` is unset (upstream answers `null` on `GET /topics`).
     pub topics: Option<Vec<String>>,
@@ -92,8 +94,9 @@ pub struct Config {
     pub delivery_max_concurrency: usize,
     pub delivery_max_concurrency_per_destination: usize,
     pub shutdown_timeout: Duration,
-    /// Days events and attempts are kept; 0 keeps everything.
-    pub log_retention_ttl_days: u64,
+    /// How long events and attempts are kept (`LOG_RETENTION_TTL_SECONDS` when above 0, else
+    /// `LOG_RETENTION_TTL_DAYS`); zero keeps everything.
+    pub log_retention_ttl: Duration,
     /// The layered raw values, kept for `outpost config`.
     pub raw: RawValues,
 }
@@ -193,6 +196,21 @@ fn valid_deployment_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// The log retention TTL: `LOG_RETENTION_TTL_SECONDS` when set above 0, else
+/// `LOG_RETENTION_TTL_DAYS` (zero: keep everything).
+fn retention_ttl(r: &Reader<'_>) -> Result<Duration, ConfigError> {
+    let days: u64 = r.number("LOG_RETENTION_TTL_DAYS")?;
+    let seconds: u64 = match r.get("LOG_RETENTION_TTL_SECONDS").map(str::trim) {
+        None | Some("") => 0,
+        Some(_) => r.number("LOG_RETENTION_TTL_SECONDS")?,
+    };
+    Ok(if seconds > 0 {
+        Duration::from_secs(seconds)
+    } else {
+        Duration::from_secs(days.saturating_mul(86_400))
+    })
 }
 
 impl Config {
@@ -297,6 +315,10 @@ impl Config {
             },
             min_free_bytes: r.number("DATA_MIN_FREE_BYTES")?,
         };
+        let commit_interval_ms: u64 = r.number("DATA_COMMIT_INTERVAL_MS")?;
+        if commit_interval_ms > 1_000 {
+            return Err(r.invalid("DATA_COMMIT_INTERVAL_MS", "must be at most 1000"));
+        }
         let schedule = match r.get("RETRY_SCHEDULE").map(str::trim) {
             None | Some("") => Vec::new(),
             Some(text) => text
@@ -331,6 +353,7 @@ impl Config {
             max_request_body_bytes,
             data_dir,
             disk_limits,
+            commit_interval: Duration::from_millis(commit_interval_ms),
             deployment_id,
             topics,
             topics_allow_wildcards: r.boolean("TOPICS_ALLOW_WILDCARDS")?,
@@ -352,7 +375,7 @@ impl Config {
             delivery_max_concurrency_per_destination: r
                 .positive("DELIVERY_MAX_CONCURRENCY_PER_DESTINATION")?,
             shutdown_timeout: Duration::from_secs(r.number("SHUTDOWN_TIMEOUT_SECONDS")?),
-            log_retention_ttl_days: r.number("LOG_RETENTION_TTL_DAYS")?,
+            log_retention_ttl: retention_ttl(&r)?,
             raw: raw.clone(),
         };
         if !matches!(
@@ -524,16 +547,17 @@ mod tests {
 
     #[test]
     fn retention_ttl_defaults_to_30_days_and_takes_upstreams_name() {
-        assert_eq!(raw_with(&[]).unwrap().log_retention_ttl_days, 30);
+        let days = |n: u64| Duration::from_secs(n * 86_400);
+        assert_eq!(raw_with(&[]).unwrap().log_retention_ttl, days(30));
         let c = raw_with(&[("CLICKHOUSE_LOG_RETENTION_TTL_DAYS", "0")]).unwrap();
-        assert_eq!(c.log_retention_ttl_days, 0);
+        assert_eq!(c.log_retention_ttl, Duration::ZERO);
         // The setting's own name wins over the alias.
         let c = raw_with(&[
             ("CLICKHOUSE_LOG_RETENTION_TTL_DAYS", "0"),
             ("LOG_RETENTION_TTL_DAYS", "7"),
         ])
         .unwrap();
-        assert_eq!(c.log_retention_ttl_days, 7);
+        assert_eq!(c.log_retention_ttl, days(7));
         let err = raw_with(&[("CLICKHOUSE_LOG_RETENTION_TTL_DAYS", "soon")])
             .unwrap_err()
             .to_string();
@@ -547,10 +571,67 @@ mod tests {
         )
         .unwrap();
         let raw = sources::layered(Some(&path), &|_| None).unwrap();
-        assert_eq!(Config::from_raw(raw).unwrap().log_retention_ttl_days, 3);
+        assert_eq!(Config::from_raw(raw).unwrap().log_retention_ttl, days(3));
         std::fs::write(&path, "clickhouse_log_retention_ttl_days = 9\n").unwrap();
         let raw = sources::layered(Some(&path), &|_| None).unwrap();
-        assert_eq!(Config::from_raw(raw).unwrap().log_retention_ttl_days, 9);
+        assert_eq!(Config::from_raw(raw).unwrap().log_retention_ttl, days(9));
+    }
+
+    #[test]
+    fn retention_ttl_in_seconds_overrides_the_days() {
+        let ttl = |pairs: &[(&str, &str)]| raw_with(pairs).unwrap().log_retention_ttl;
+        assert_eq!(
+            ttl(&[("LOG_RETENTION_TTL_SECONDS", "5")]),
+            Duration::from_secs(5)
+        );
+        // Above 0 it wins over the days, also over days = 0 (retention off).
+        assert_eq!(
+            ttl(&[
+                ("LOG_RETENTION_TTL_DAYS", "0"),
+                ("LOG_RETENTION_TTL_SECONDS", "90")
+            ]),
+            Duration::from_secs(90)
+        );
+        assert_eq!(
+            ttl(&[
+                ("CLICKHOUSE_LOG_RETENTION_TTL_DAYS", "2"),
+                ("LOG_RETENTION_TTL_SECONDS", "1")
+            ]),
+            Duration::from_secs(1)
+        );
+        // 0 or empty: the days apply.
+        for unset in ["0", "", " ", " 0 "] {
+            assert_eq!(
+                ttl(&[
+                    ("LOG_RETENTION_TTL_DAYS", "2"),
+                    ("LOG_RETENTION_TTL_SECONDS", unset)
+                ]),
+                Duration::from_secs(2 * 86_400),
+                "{unset:?}"
+            );
+        }
+        assert_eq!(
+            ttl(&[
+                ("LOG_RETENTION_TTL_DAYS", "0"),
+                ("LOG_RETENTION_TTL_SECONDS", "0")
+            ]),
+            Duration::ZERO
+        );
+        for bad in ["-5", "5s", "1.5"] {
+            let err = raw_with(&[("LOG_RETENTION_TTL_SECONDS", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains("LOG_RETENTION_TTL_SECONDS"), "{err}");
+        }
+        // In the file too.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outpost.toml");
+        std::fs::write(&path, "log_retention_ttl_seconds = 30\n").unwrap();
+        let raw = sources::layered(Some(&path), &|_| None).unwrap();
+        assert_eq!(
+            Config::from_raw(raw).unwrap().log_retention_ttl,
+            Duration::from_secs(30)
+        );
     }
 
     #[test]

@@ -232,14 +232,28 @@ fn delivery_task_v1() {
 
 #[test]
 fn meta_schema_version_v1() {
+    // A schema-1 stamp is still read as version 1 (and upgraded).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let db = redb::Database::create(dir.path().join(super::STORE_FILE)).expect("create");
+    let txn = db.begin_write().expect("write");
+    txn.open_table(tables::META)
+        .expect("meta")
+        .insert("schema_version", unhex("00000001").as_slice())
+        .expect("stamp");
+    txn.commit().expect("commit");
+    assert_eq!(super::migrate::stamped_version(&db).expect("read"), Some(1));
+}
+
+#[test]
+fn meta_schema_version_v2() {
     use redb::ReadableDatabase;
-    assert_eq!(tables::SCHEMA_VERSION, 1);
+    assert_eq!(tables::SCHEMA_VERSION, 2);
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, _thread) = super::Store::open(dir.path()).expect("open");
     let txn = store.db.begin_read().expect("read");
     let meta = txn.open_table(tables::META).expect("meta");
     let value = meta.get("schema_version").expect("get").expect("stamped");
-    assert_eq!(hex(value.value()), "00000001");
+    assert_eq!(hex(value.value()), "00000002");
 }
 
 #[test]
@@ -313,4 +327,37 @@ fn key_layouts_v1() {
     for (table, key, golden) in cases {
         assert_eq!(hex(&key), golden, "key layout of {table}");
     }
+}
+
+// Schema version 2: the two logs and the attempt position.
+
+#[test]
+fn key_layouts_v2() {
+    let cases: [(&str, Vec<u8>, &str); 2] = [
+        (
+            "event_log, and the value of event_ingested (ingestion ms u64 BE ++ sequence u64 BE)",
+            tables::log_position(1_717_230_216_123, 0x0102_0304_0506_0708).to_vec(),
+            "0000018fd2e5a3bb0102030405060708",
+        ),
+        (
+            "attempt_log (time ++ attempt id)",
+            tables::time_key(1_717_230_216_123_456_789, "att"),
+            "97d4d3c8859b1d15617474",
+        ),
+    ];
+    for (table, key, golden) in cases {
+        assert_eq!(hex(&key), golden, "key layout of {table}");
+    }
+}
+
+#[test]
+fn attempt_time_value_v2() {
+    // The value of an `attempt_time` row: the attempt's time in unix ns as an order-preserving
+    // i64 (sign bit flipped), big-endian.
+    let golden = "97d4d3c8859b1d15";
+    assert_eq!(hex(&tables::ordered_i64(1_717_230_216_123_456_789)), golden);
+    assert_eq!(
+        tables::decode_ordered_i64(&unhex(golden)),
+        Some(1_717_230_216_123_456_789)
+    );
 }

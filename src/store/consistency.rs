@@ -3,17 +3,18 @@
 //! an existing record that implies that key), every pending-retry mark points at a queued
 //! automatic retry of its own pair, and every destination belongs to an existing tenant.
 //!
-//! Events' ingestion index (`events_by_ingestion` with its reverse `event_ingested`) is checked
-//! the same way, through the reverse table, since the event record does not hold the time.
+//! The two logs are checked against their id → position tables (`event_log` with
+//! `event_ingested`, `attempt_log` with `attempt_time`): each row sits where its position says
+//! (and, for attempts, under the time the record holds), each position names an existing row.
 //!
 //! Both directions are checked record by record with point lookups, so the check streams
 //! through a store of any size; together they make each index a bijection with its table,
 //! which also makes the row counts equal. Used by `outpost check` and the store's tests.
 
-use redb::{ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 use super::tables::{self, QueueKey};
-use super::{codec, StoreError};
+use super::{codec, log_records, StoreError};
 use crate::model::destination::Destination;
 use crate::model::event::{Attempt, DeliveryTask, Event};
 use crate::model::tenant::Tenant;
@@ -83,36 +84,137 @@ fn created_key_id(key: &[u8]) -> Option<&str> {
     id_after(key, 8)
 }
 
-/// Checks a record table keyed by id against its `key → ()` indexes.
-fn check_id_indexes<T: serde::de::DeserializeOwned>(
+/// A record table seen by record id.
+trait ById<T> {
+    /// The table's name in reports.
+    fn name(&self) -> &'static str;
+    /// Calls `visit` with every record and its id.
+    fn each(
+        &self,
+        visit: &mut dyn FnMut(&str, T) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    fn get(&self, id: &str) -> Result<Option<T>, StoreError>;
+    fn len(&self) -> Result<u64, StoreError>;
+}
+
+/// A table keyed by record id (`tenants`).
+struct Plain {
+    name: &'static str,
+    table: ReadOnlyTable<&'static str, &'static [u8]>,
+}
+
+impl<T: serde::de::DeserializeOwned> ById<T> for Plain {
+    fn name(&self) -> &'static str {
+        self.name
+    }
+    fn each(
+        &self,
+        visit: &mut dyn FnMut(&str, T) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for row in self.table.iter()? {
+            let (id, bytes) = row?;
+            visit(id.value(), codec::decode(self.name, bytes.value())?)?;
+        }
+        Ok(())
+    }
+    fn get(&self, id: &str) -> Result<Option<T>, StoreError> {
+        match self.table.get(id)? {
+            Some(bytes) => Ok(Some(codec::decode(self.name, bytes.value())?)),
+            None => Ok(None),
+        }
+    }
+    fn len(&self) -> Result<u64, StoreError> {
+        Ok(self.table.len()?)
+    }
+}
+
+/// `event_log` through `event_ingested`.
+struct EventsById {
+    ingested: ReadOnlyTable<&'static str, &'static [u8]>,
+    log: ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
+impl ById<Event> for EventsById {
+    fn name(&self) -> &'static str {
+        "event_log"
+    }
+    fn each(
+        &self,
+        visit: &mut dyn FnMut(&str, Event) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for row in self.log.iter()? {
+            let (_, bytes) = row?;
+            let event: Event = codec::decode("event_log", bytes.value())?;
+            let id = event.id.clone();
+            visit(&id, event)?;
+        }
+        Ok(())
+    }
+    fn get(&self, id: &str) -> Result<Option<Event>, StoreError> {
+        Ok(log_records::find_event(&self.ingested, &self.log, id)?.map(|(_, e)| e))
+    }
+    fn len(&self) -> Result<u64, StoreError> {
+        Ok(self.log.len()?)
+    }
+}
+
+/// `attempt_log` through `attempt_time`.
+struct AttemptsById {
+    times: ReadOnlyTable<&'static str, &'static [u8]>,
+    log: ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
+impl ById<Attempt> for AttemptsById {
+    fn name(&self) -> &'static str {
+        "attempt_log"
+    }
+    fn each(
+        &self,
+        visit: &mut dyn FnMut(&str, Attempt) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        for row in self.log.iter()? {
+            let (_, bytes) = row?;
+            let attempt: Attempt = codec::decode("attempt_log", bytes.value())?;
+            let id = attempt.id.clone();
+            visit(&id, attempt)?;
+        }
+        Ok(())
+    }
+    fn get(&self, id: &str) -> Result<Option<Attempt>, StoreError> {
+        log_records::find_attempt(&self.times, &self.log, id)
+    }
+    fn len(&self) -> Result<u64, StoreError> {
+        Ok(self.log.len()?)
+    }
+}
+
+/// Checks a record table seen by id against its `key → ()` indexes.
+fn check_id_indexes<T>(
     txn: &ReadTransaction,
-    records_name: &'static str,
-    records: TableDefinition<'static, &'static str, &'static [u8]>,
+    records: &dyn ById<T>,
     indexes: &[IdIndex<T>],
     report: &mut ConsistencyReport,
 ) -> Result<(), StoreError> {
-    let records = txn.open_table(records)?;
+    let records_name = records.name();
     let opened = indexes
         .iter()
         .map(|index| txn.open_table(index.table))
         .collect::<Result<Vec<_>, _>>()?;
-    for row in records.iter()? {
-        let (id, bytes) = row?;
-        let record: T = codec::decode(records_name, bytes.value())?;
+    records.each(&mut |id, record| {
         for (index, table) in indexes.iter().zip(&opened) {
             let key = (index.key_of)(&record);
             if table.get(key.as_slice())?.is_none() {
                 report.problem(|| {
                     format!(
-                        "{records_name} {:?} has no {} entry (expected key {})",
-                        id.value(),
+                        "{records_name} {id:?} has no {} entry (expected key {})",
                         index.name,
                         show(&key)
                     )
                 });
             }
         }
-    }
+        Ok(())
+    })?;
     for (index, table) in indexes.iter().zip(&opened) {
         for row in table.iter()? {
             let (key, _) = row?;
@@ -121,11 +223,7 @@ fn check_id_indexes<T: serde::de::DeserializeOwned>(
                 report.problem(|| format!("{} entry {} is malformed", index.name, show(key)));
                 continue;
             };
-            let record: Option<T> = match records.get(id)? {
-                Some(bytes) => Some(codec::decode(records_name, bytes.value())?),
-                None => None,
-            };
-            match record {
+            match records.get(id)? {
                 None => report.problem(|| {
                     format!(
                         "{} entry {} points at {records_name} {id:?}, which does not exist",
@@ -144,13 +242,12 @@ fn check_id_indexes<T: serde::de::DeserializeOwned>(
                 Some(_) => {}
             }
         }
-        if table.len()? != records.len()? {
+        let (entries, count) = (table.len()?, records.len()?);
+        if entries != count {
             report.problem(|| {
                 format!(
-                    "{} has {} entries but {records_name} has {} records",
+                    "{} has {entries} entries but {records_name} has {count} records",
                     index.name,
-                    table.len().unwrap_or(0),
-                    records.len().unwrap_or(0)
                 )
             });
         }
@@ -164,22 +261,23 @@ fn check_attempts_by_event(
     txn: &ReadTransaction,
     report: &mut ConsistencyReport,
 ) -> Result<(), StoreError> {
-    let attempts = txn.open_table(tables::ATTEMPTS)?;
+    let attempts = AttemptsById {
+        times: txn.open_table(tables::ATTEMPT_TIME)?,
+        log: txn.open_table(tables::ATTEMPT_LOG)?,
+    };
     let index = txn.open_table(tables::ATTEMPTS_BY_EVENT)?;
     let key_of = |a: &Attempt| {
         tables::attempt_by_event_key(&a.event_id, &a.destination_id, a.attempt_number)
     };
-    for row in attempts.iter()? {
-        let (id, bytes) = row?;
-        let attempt: Attempt = codec::decode("attempts", bytes.value())?;
+    attempts.each(&mut |id, attempt| {
         let key = key_of(&attempt);
         match index.get(key.as_slice())? {
-            Some(indexed) if indexed.value() == id.value() => {}
+            Some(indexed) if indexed.value() == id => {}
             Some(indexed) => report.problem(|| {
                 format!(
                     "attempts {:?} (event {:?}, destination {:?}, number {}) is shadowed in \
                      attempts_by_event by attempt {:?}",
-                    id.value(),
+                    id,
                     attempt.event_id,
                     attempt.destination_id,
                     attempt.attempt_number,
@@ -190,22 +288,16 @@ fn check_attempts_by_event(
                 format!(
                     "attempts {:?} (event {:?}, destination {:?}, number {}) has no \
                      attempts_by_event entry",
-                    id.value(),
-                    attempt.event_id,
-                    attempt.destination_id,
-                    attempt.attempt_number
+                    id, attempt.event_id, attempt.destination_id, attempt.attempt_number
                 )
             }),
         }
-    }
+        Ok(())
+    })?;
     for row in index.iter()? {
         let (key, id) = row?;
         let (key, id) = (key.value(), id.value());
-        let attempt: Option<Attempt> = match attempts.get(id)? {
-            Some(bytes) => Some(codec::decode("attempts", bytes.value())?),
-            None => None,
-        };
-        match attempt {
+        match attempts.get(id)? {
             None => report.problem(|| {
                 format!(
                     "attempts_by_event entry {} points at attempts {id:?}, which does not exist",
@@ -225,96 +317,92 @@ fn check_attempts_by_event(
             Some(_) => {}
         }
     }
-    if index.len()? != attempts.len()? {
+    let (entries, count) = (index.len()?, attempts.len()?);
+    if entries != count {
         report.problem(|| {
-            format!(
-                "attempts_by_event has {} entries but attempts has {} records",
-                index.len().unwrap_or(0),
-                attempts.len().unwrap_or(0)
-            )
+            format!("attempts_by_event has {entries} entries but attempt_log has {count} records")
         });
     }
     Ok(())
 }
 
-/// `events_by_ingestion` and its reverse `event_ingested`: each event has one ingestion time in
-/// `event_ingested` and exactly the entry it names in `events_by_ingestion`; each
-/// `events_by_ingestion` entry names an existing event whose `event_ingested` time matches it.
-/// The ingestion time is not part of the event record, so this is what "the key it implies"
-/// means here.
-fn check_ingestion_index(
+/// A record's id, and the log key the record itself implies, if it does.
+type IdAndKey = (String, Option<Vec<u8>>);
+
+/// A log table and its id → position table: each log row sits under exactly the key its
+/// record and its position imply, each position names an existing row, and the counts agree.
+struct LogIndex {
+    log_name: &'static str,
+    log: TableDefinition<'static, &'static [u8], &'static [u8]>,
+    position_name: &'static str,
+    positions: TableDefinition<'static, &'static str, &'static [u8]>,
+    /// The id of a log row's record and the log key its position value implies for it.
+    key_from_position: fn(&str, &[u8]) -> Option<Vec<u8>>,
+    /// The record id in a log row's value, and the key the record itself implies, if it does.
+    record_key: fn(&[u8]) -> Result<IdAndKey, StoreError>,
+}
+
+fn check_log_index(
     txn: &ReadTransaction,
+    spec: &LogIndex,
     report: &mut ConsistencyReport,
 ) -> Result<(), StoreError> {
-    let events = txn.open_table(tables::EVENTS)?;
-    let ingested = txn.open_table(tables::EVENT_INGESTED)?;
-    let index = txn.open_table(tables::EVENTS_BY_INGESTION)?;
-    for row in events.iter()? {
-        let (id, _) = row?;
-        let id = id.value();
-        let ms = match ingested.get(id)? {
-            None => {
-                report.problem(|| format!("events {id:?} has no event_ingested entry"));
-                continue;
-            }
-            Some(value) => match tables::ingested_ms_of(value.value()) {
-                Some(ms) => ms,
-                None => {
-                    report.problem(|| format!("event_ingested {id:?} is malformed"));
-                    continue;
-                }
-            },
-        };
-        let key = tables::ingestion_key(ms, id);
-        if index.get(key.as_slice())?.is_none() {
-            report.problem(|| {
-                format!(
-                    "events {id:?} has no events_by_ingestion entry (expected key {})",
-                    show(&key)
-                )
-            });
-        }
-    }
-    for row in index.iter()? {
-        let (key, _) = row?;
+    let log = txn.open_table(spec.log)?;
+    let positions = txn.open_table(spec.positions)?;
+    let (log_name, position_name) = (spec.log_name, spec.position_name);
+    for row in log.iter()? {
+        let (key, bytes) = row?;
         let key = key.value();
-        let Some((ms, id)) = tables::split_ingestion_key(key) else {
-            report.problem(|| format!("events_by_ingestion entry {} is malformed", show(key)));
-            continue;
-        };
-        if events.get(id)?.is_none() {
-            report.problem(|| {
-                format!(
-                    "events_by_ingestion entry {} points at events {id:?}, which does not exist",
-                    show(key)
-                )
-            });
-            continue;
+        let (id, implied) = (spec.record_key)(bytes.value())?;
+        if let Some(implied) = implied {
+            if implied != key {
+                report.problem(|| {
+                    format!(
+                        "{log_name} row {} holds {id:?}, whose key is {}",
+                        show(key),
+                        show(&implied)
+                    )
+                });
+            }
         }
-        let recorded = ingested
-            .get(id)?
-            .and_then(|v| tables::ingested_ms_of(v.value()));
-        if recorded != Some(ms) {
+        let position = positions.get(id.as_str())?;
+        let expected = position.and_then(|p| (spec.key_from_position)(&id, p.value()));
+        if expected.as_deref() != Some(key) {
             report.problem(|| {
                 format!(
-                    "events_by_ingestion entry {} is stale: event_ingested of {id:?} says {recorded:?}",
-                    show(key)
+                    "{log_name} row {} ({id:?}) is not where {position_name} says ({})",
+                    show(key),
+                    expected
+                        .as_deref()
+                        .map(show)
+                        .unwrap_or_else(|| "nothing".into())
                 )
             });
         }
     }
-    for (name, len) in [
-        ("events_by_ingestion", index.len()?),
-        ("event_ingested", ingested.len()?),
-    ] {
-        if len != events.len()? {
-            report.problem(|| {
-                format!(
-                    "{name} has {len} entries but events has {} records",
-                    events.len().unwrap_or(0)
-                )
-            });
+    for row in positions.iter()? {
+        let (id, value) = row?;
+        let id = id.value();
+        match (spec.key_from_position)(id, value.value()) {
+            None => report.problem(|| format!("{position_name} {id:?} is malformed")),
+            Some(key) => {
+                if log.get(key.as_slice())?.is_none() {
+                    report.problem(|| {
+                        format!(
+                            "{position_name} {id:?} points at {log_name} row {}, which does not \
+                             exist",
+                            show(&key)
+                        )
+                    });
+                }
+            }
         }
+    }
+    let (rows, entries) = (log.len()?, positions.len()?);
+    if rows != entries {
+        report.problem(|| {
+            format!("{position_name} has {entries} entries but {log_name} has {rows} rows")
+        });
     }
     Ok(())
 }
@@ -406,8 +494,10 @@ pub fn check(txn: &ReadTransaction) -> Result<ConsistencyReport, StoreError> {
     let mut report = ConsistencyReport::default();
     check_id_indexes::<Tenant>(
         txn,
-        "tenants",
-        tables::TENANTS,
+        &Plain {
+            name: "tenants",
+            table: txn.open_table(tables::TENANTS)?,
+        },
         &[IdIndex {
             name: "tenants_by_created",
             table: tables::TENANTS_BY_CREATED,
@@ -416,10 +506,46 @@ pub fn check(txn: &ReadTransaction) -> Result<ConsistencyReport, StoreError> {
         }],
         &mut report,
     )?;
+    check_log_index(
+        txn,
+        &LogIndex {
+            log_name: "event_log",
+            log: tables::EVENT_LOG,
+            position_name: "event_ingested",
+            positions: tables::EVENT_INGESTED,
+            key_from_position: |_, value| tables::position_of(value).map(|p| p.to_vec()),
+            record_key: |bytes| {
+                let event: Event = codec::decode("event_log", bytes)?;
+                Ok((event.id.into_string(), None))
+            },
+        },
+        &mut report,
+    )?;
+    check_log_index(
+        txn,
+        &LogIndex {
+            log_name: "attempt_log",
+            log: tables::ATTEMPT_LOG,
+            position_name: "attempt_time",
+            positions: tables::ATTEMPT_TIME,
+            key_from_position: |id, value| {
+                tables::decode_ordered_i64(value).map(|time| tables::time_key(time, id))
+            },
+            record_key: |bytes| {
+                let attempt: Attempt = codec::decode("attempt_log", bytes)?;
+                let key = tables::time_key(attempt.time_nanos, &attempt.id);
+                Ok((attempt.id.into_string(), Some(key)))
+            },
+        },
+        &mut report,
+    )?;
+    let events = EventsById {
+        ingested: txn.open_table(tables::EVENT_INGESTED)?,
+        log: txn.open_table(tables::EVENT_LOG)?,
+    };
     check_id_indexes::<Event>(
         txn,
-        "events",
-        tables::EVENTS,
+        &events,
         &[
             IdIndex {
                 name: "events_by_time",
@@ -436,27 +562,21 @@ pub fn check(txn: &ReadTransaction) -> Result<ConsistencyReport, StoreError> {
         ],
         &mut report,
     )?;
+    let attempts = AttemptsById {
+        times: txn.open_table(tables::ATTEMPT_TIME)?,
+        log: txn.open_table(tables::ATTEMPT_LOG)?,
+    };
     check_id_indexes::<Attempt>(
         txn,
-        "attempts",
-        tables::ATTEMPTS,
-        &[
-            IdIndex {
-                name: "attempts_by_time",
-                table: tables::ATTEMPTS_BY_TIME,
-                key_of: |a| tables::time_key(a.time_nanos, &a.id),
-                id_of: time_key_id,
-            },
-            IdIndex {
-                name: "attempts_by_tenant",
-                table: tables::ATTEMPTS_BY_TENANT,
-                key_of: |a| tables::tenant_time_key(&a.tenant_id, a.time_nanos, &a.id),
-                id_of: tenant_time_key_id,
-            },
-        ],
+        &attempts,
+        &[IdIndex {
+            name: "attempts_by_tenant",
+            table: tables::ATTEMPTS_BY_TENANT,
+            key_of: |a| tables::tenant_time_key(&a.tenant_id, a.time_nanos, &a.id),
+            id_of: tenant_time_key_id,
+        }],
         &mut report,
     )?;
-    check_ingestion_index(txn, &mut report)?;
     check_attempts_by_event(txn, &mut report)?;
     check_pending_retries(txn, &mut report)?;
     check_destination_owners(txn, &mut report)?;

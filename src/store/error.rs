@@ -1,5 +1,6 @@
 //! The store's error type: storage failures from redb, records that fail to encode or decode,
-//! and a file written by a newer outpost than this binary understands.
+//! a file written by a newer outpost than this binary understands, and an upgrade that cannot
+//! keep its copy of the file.
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -15,6 +16,18 @@ pub enum StoreError {
          (up to {supported}); upgrade outpost or restore a backup made by this version"
     )]
     SchemaTooNew { found: u32, supported: u32 },
+    #[error(
+        "upgrading the data file to schema version 2 first keeps a copy of it as {copy}, which \
+         needs {needed} bytes, but the file system has {available} bytes available; free some \
+         space (or move the data directory) and start again — the file is unchanged"
+    )]
+    UpgradeNoRoom {
+        copy: String,
+        needed: u64,
+        available: u64,
+    },
+    #[error("cannot keep a copy of the data file as {copy} before upgrading it: {reason}")]
+    UpgradeCopy { copy: String, reason: String },
     #[error("cannot create the data directory {path}: {reason}")]
     DataDir { path: String, reason: String },
     #[error("write batch failed: {0}")]

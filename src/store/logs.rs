@@ -1,14 +1,14 @@
 //! Reads of the event and attempt logs: point lookups, the latest attempt of an (event,
-//! destination) pair, and keyset scans over the time indexes with upstream's filters.
+//! destination) pair, and keyset scans over the time-ordered listings with upstream's filters.
 
 use std::ops::Bound;
 
-use redb::TableDefinition;
+use redb::{ReadTransaction, TableDefinition};
 
 type KeyBounds = (Bound<Vec<u8>>, Bound<Vec<u8>>);
 
 use super::tables;
-use super::{codec, Direction, Store, StoreError};
+use super::{codec, log_records, Direction, Store, StoreError};
 use crate::model::event::{Attempt, AttemptStatus, Event};
 use crate::model::identifiers::{DestinationId, EventId, TenantId};
 
@@ -133,11 +133,9 @@ fn bounds(
     Some((lower, upper))
 }
 
-/// One keyset scan: which index and record table, under which key prefix, in which order.
-struct Scan<'a> {
-    index: TableDefinition<'static, &'static [u8], ()>,
-    records: TableDefinition<'static, &'static str, &'static [u8]>,
-    record_name: &'static str,
+/// One keyset scan: which index, under which key prefix, in which order.
+struct Scan<'a, V: redb::Value + 'static> {
+    index: TableDefinition<'static, &'static [u8], V>,
     prefix: &'a [u8],
     time: &'a TimeRange,
     direction: Direction,
@@ -145,17 +143,16 @@ struct Scan<'a> {
     limit: usize,
 }
 
-/// Walks an index of `prefix ++ time ++ id` keys and loads each record until `limit` pass
-/// `accept`.
-fn scan<T: serde::de::DeserializeOwned>(
-    store: &Store,
-    spec: Scan<'_>,
+/// Walks an index of `prefix ++ time ++ id` keys and loads each record with `load` (given the
+/// `time ++ id` part of the key) until `limit` pass `accept`.
+fn scan<T, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    spec: Scan<'_, V>,
+    load: impl Fn(&[u8]) -> Result<Option<T>, StoreError>,
     accept: impl Fn(&T) -> bool,
 ) -> Result<Vec<T>, StoreError> {
     let Scan {
         index,
-        records,
-        record_name,
         prefix,
         time,
         direction,
@@ -165,9 +162,7 @@ fn scan<T: serde::de::DeserializeOwned>(
     let Some((lower, upper)) = bounds(prefix, time, direction, after) else {
         return Ok(Vec::new());
     };
-    let txn = store.read()?;
     let index = txn.open_table(index)?;
-    let records = txn.open_table(records)?;
     let lower_ref = match &lower {
         Bound::Included(k) => Bound::Included(k.as_slice()),
         Bound::Excluded(k) => Bound::Excluded(k.as_slice()),
@@ -189,15 +184,10 @@ fn scan<T: serde::de::DeserializeOwned>(
             break;
         }
         let (key, _) = row?;
-        let key = key.value();
-        let Some(id) = key
-            .get(prefix.len() + 8..)
-            .and_then(|b| std::str::from_utf8(b).ok())
-        else {
+        let Some(time_and_id) = key.value().get(prefix.len()..) else {
             continue;
         };
-        if let Some(bytes) = records.get(id)? {
-            let record: T = codec::decode(record_name, bytes.value())?;
+        if let Some(record) = load(time_and_id)? {
             if accept(&record) {
                 out.push(record);
             }
@@ -206,23 +196,48 @@ fn scan<T: serde::de::DeserializeOwned>(
     Ok(out)
 }
 
+/// Loads events by the `time ++ id` part of a listing key, through `event_ingested`.
+fn event_loader(
+    txn: &ReadTransaction,
+) -> Result<impl Fn(&[u8]) -> Result<Option<Event>, StoreError>, StoreError> {
+    let ingested = txn.open_table(tables::EVENT_INGESTED)?;
+    let log = txn.open_table(tables::EVENT_LOG)?;
+    Ok(move |time_and_id: &[u8]| {
+        let Some(id) = time_and_id
+            .get(8..)
+            .and_then(|b| std::str::from_utf8(b).ok())
+        else {
+            return Ok(None);
+        };
+        Ok(log_records::find_event(&ingested, &log, id)?.map(|(_, event)| event))
+    })
+}
+
+/// Loads attempts by their `attempt_log` key (`time ++ id`), which ends every attempt listing
+/// key.
+fn attempt_loader(
+    txn: &ReadTransaction,
+) -> Result<impl Fn(&[u8]) -> Result<Option<Attempt>, StoreError>, StoreError> {
+    let log = txn.open_table(tables::ATTEMPT_LOG)?;
+    Ok(move |key: &[u8]| match log.get(key)? {
+        Some(bytes) => Ok(Some(codec::decode("attempt_log", bytes.value())?)),
+        None => Ok(None),
+    })
+}
+
 impl Store {
     pub fn get_event(&self, id: &str) -> Result<Option<Event>, StoreError> {
         let txn = self.read()?;
-        let table = txn.open_table(tables::EVENTS)?;
-        match table.get(id)? {
-            Some(bytes) => Ok(Some(codec::decode("events", bytes.value())?)),
-            None => Ok(None),
-        }
+        let ingested = txn.open_table(tables::EVENT_INGESTED)?;
+        let log = txn.open_table(tables::EVENT_LOG)?;
+        Ok(log_records::find_event(&ingested, &log, id)?.map(|(_, event)| event))
     }
 
     pub fn get_attempt(&self, id: &str) -> Result<Option<Attempt>, StoreError> {
         let txn = self.read()?;
-        let table = txn.open_table(tables::ATTEMPTS)?;
-        match table.get(id)? {
-            Some(bytes) => Ok(Some(codec::decode("attempts", bytes.value())?)),
-            None => Ok(None),
-        }
+        let times = txn.open_table(tables::ATTEMPT_TIME)?;
+        let log = txn.open_table(tables::ATTEMPT_LOG)?;
+        log_records::find_attempt(&times, &log, id)
     }
 
     /// The highest-numbered attempt of an (event, destination) pair.
@@ -242,11 +257,9 @@ impl Store {
             return Ok(None);
         };
         let (_, id) = row?;
-        let attempts = txn.open_table(tables::ATTEMPTS)?;
-        match attempts.get(id.value())? {
-            Some(bytes) => Ok(Some(codec::decode("attempts", bytes.value())?)),
-            None => Ok(None),
-        }
+        let times = txn.open_table(tables::ATTEMPT_TIME)?;
+        let log = txn.open_table(tables::ATTEMPT_LOG)?;
+        log_records::find_attempt(&times, &log, id.value())
     }
 
     /// Events matching `filter`, in `direction` order of (time, id), after `after`.
@@ -257,35 +270,35 @@ impl Store {
         after: Option<&Position>,
         limit: usize,
     ) -> Result<Vec<Event>, StoreError> {
+        let txn = self.read()?;
+        let load = event_loader(&txn)?;
         if let [tenant] = filter.tenant_ids.as_slice() {
             let prefix = tables::tenant_prefix(tenant);
             return scan(
-                self,
+                &txn,
                 Scan {
                     index: tables::EVENTS_BY_TENANT,
-                    records: tables::EVENTS,
-                    record_name: "events",
                     prefix: &prefix,
                     time: &filter.time,
                     direction,
                     after,
                     limit,
                 },
+                load,
                 |e| filter.accepts(e),
             );
         }
         scan(
-            self,
+            &txn,
             Scan {
                 index: tables::EVENTS_BY_TIME,
-                records: tables::EVENTS,
-                record_name: "events",
                 prefix: &[],
                 time: &filter.time,
                 direction,
                 after,
                 limit,
             },
+            load,
             |e| filter.accepts(e),
         )
     }
@@ -301,35 +314,35 @@ impl Store {
         if let [event_id] = filter.event_ids.as_slice() {
             return self.scan_event_attempts(event_id, filter, direction, after, limit);
         }
+        let txn = self.read()?;
+        let load = attempt_loader(&txn)?;
         if let [tenant] = filter.tenant_ids.as_slice() {
             let prefix = tables::tenant_prefix(tenant);
             return scan(
-                self,
+                &txn,
                 Scan {
                     index: tables::ATTEMPTS_BY_TENANT,
-                    records: tables::ATTEMPTS,
-                    record_name: "attempts",
                     prefix: &prefix,
                     time: &filter.time,
                     direction,
                     after,
                     limit,
                 },
+                load,
                 |a| filter.accepts(a),
             );
         }
         scan(
-            self,
+            &txn,
             Scan {
-                index: tables::ATTEMPTS_BY_TIME,
-                records: tables::ATTEMPTS,
-                record_name: "attempts",
+                index: tables::ATTEMPT_LOG,
                 prefix: &[],
                 time: &filter.time,
                 direction,
                 after,
                 limit,
             },
+            load,
             |a| filter.accepts(a),
         )
     }
@@ -345,7 +358,8 @@ impl Store {
     ) -> Result<Vec<Attempt>, StoreError> {
         let txn = self.read()?;
         let index = txn.open_table(tables::ATTEMPTS_BY_EVENT)?;
-        let attempts = txn.open_table(tables::ATTEMPTS)?;
+        let times = txn.open_table(tables::ATTEMPT_TIME)?;
+        let log = txn.open_table(tables::ATTEMPT_LOG)?;
         let prefix = tables::tenant_prefix(event_id);
         let Some(end) = tables::prefix_end(&prefix) else {
             return Ok(Vec::new());
@@ -354,8 +368,7 @@ impl Store {
         let mut found = Vec::new();
         for row in index.range(prefix.as_slice()..end.as_slice())? {
             let (_, id) = row?;
-            if let Some(bytes) = attempts.get(id.value())? {
-                let attempt: Attempt = codec::decode("attempts", bytes.value())?;
+            if let Some(attempt) = log_records::find_attempt(&times, &log, id.value())? {
                 if filter.accepts(&attempt)
                     && attempt.time_nanos >= low
                     && attempt.time_nanos <= high

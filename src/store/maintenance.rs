@@ -123,7 +123,8 @@ pub fn backup(data_dir: &Path, target: &Path) -> Result<TableCounts, Maintenance
 
 /// Checks a store file that no server has open: redb's page checksums and allocator state, the
 /// schema version, that every record decodes, and that every secondary index and cross-table
-/// reference agrees with its table (see `consistency`).
+/// reference agrees with its table (see `consistency`). A file of an older schema (which the
+/// next server start upgrades) gets the first checks only.
 pub fn check(path: &Path) -> Result<TableCounts, MaintenanceError> {
     if !path.is_file() {
         return Err(file_error(path, "no such file"));
@@ -167,9 +168,28 @@ pub fn check(path: &Path) -> Result<TableCounts, MaintenanceError> {
     }
     decode_all::<&str, Tenant>(&txn, "tenants", tables::TENANTS)?;
     decode_all::<&[u8], Destination>(&txn, "destinations", tables::DESTINATIONS)?;
-    decode_all::<&str, Event>(&txn, "events", tables::EVENTS)?;
-    decode_all::<&str, Attempt>(&txn, "attempts", tables::ATTEMPTS)?;
     decode_all::<&[u8], DeliveryTask>(&txn, "queue", tables::QUEUE)?;
+    if version < tables::SCHEMA_VERSION {
+        // An older layout (a backup made by an earlier release, say): its records must decode;
+        // its indexes are rebuilt by the upgrade the next server start runs.
+        decode_all::<&str, Event>(&txn, "events", super::legacy::EVENTS)?;
+        decode_all::<&str, Attempt>(&txn, "attempts", super::legacy::ATTEMPTS)?;
+        let mut counts = TableCounts::new();
+        for (name, definition) in [
+            ("TENANTS", tables::TENANTS),
+            ("EVENTS", super::legacy::EVENTS),
+            ("ATTEMPTS", super::legacy::ATTEMPTS),
+        ] {
+            let rows = txn
+                .open_table(definition)
+                .and_then(|t| Ok(t.len()?))
+                .map_err(StoreError::from)?;
+            counts.push((name, rows));
+        }
+        return Ok(counts);
+    }
+    decode_all::<&[u8], Event>(&txn, "event_log", tables::EVENT_LOG)?;
+    decode_all::<&[u8], Attempt>(&txn, "attempt_log", tables::ATTEMPT_LOG)?;
     let report = consistency::check(&txn)?;
     if !report.is_consistent() {
         return Err(MaintenanceError::Inconsistent {
@@ -189,6 +209,62 @@ pub fn check(path: &Path) -> Result<TableCounts, MaintenanceError> {
     }
     every_table!(count);
     Ok(counts)
+}
+
+/// Where a store file's bytes go, as redb accounts for them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Space {
+    /// The file's length.
+    pub file_bytes: u64,
+    /// Pages in use (by tables and redb's own trees); the rest of the file is free pages that
+    /// new writes reuse and `outpost compact` gives back.
+    pub in_use_bytes: u64,
+    /// Per table: name, rows, pages (leaf + branch) and bytes of keys and values stored.
+    pub tables: Vec<TableSpace>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableSpace {
+    pub name: &'static str,
+    pub rows: u64,
+    pub pages: u64,
+    pub stored_bytes: u64,
+}
+
+/// Measures a store file no server has open (see [`Space`]). Opening for writing is needed for
+/// redb's statistics; nothing is written.
+pub fn space(path: &Path) -> Result<Space, MaintenanceError> {
+    let file_bytes = file_size(path)?;
+    let db = match Database::builder().create(path) {
+        Ok(db) => db,
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+            return Err(MaintenanceError::InUse(path.to_path_buf()))
+        }
+        Err(e) => return Err(file_error(path, e)),
+    };
+    let txn = db.begin_write().map_err(StoreError::from)?;
+    let stats = txn.stats().map_err(StoreError::from)?;
+    let mut tables = Vec::new();
+    macro_rules! measure {
+        ($table:ident) => {
+            let table = txn.open_table(tables::$table).map_err(StoreError::from)?;
+            let table_stats = table.stats().map_err(StoreError::from)?;
+            tables.push(TableSpace {
+                name: stringify!($table),
+                rows: table.len().map_err(StoreError::from)?,
+                pages: table_stats.leaf_pages() + table_stats.branch_pages(),
+                stored_bytes: table_stats.stored_bytes(),
+            });
+            drop(table);
+        };
+    }
+    every_table!(measure);
+    txn.abort().map_err(StoreError::from)?;
+    Ok(Space {
+        file_bytes,
+        in_use_bytes: stats.allocated_pages() * stats.page_size() as u64,
+        tables,
+    })
 }
 
 /// Sizes of a store file before and after compaction, in bytes.

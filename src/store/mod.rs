@@ -8,8 +8,11 @@ mod codec_golden_tests;
 pub mod consistency;
 mod destinations;
 mod error;
+mod legacy;
+mod log_records;
 mod logs;
 pub mod maintenance;
+mod migrate;
 #[cfg(test)]
 mod property_tests;
 mod publish;
@@ -28,6 +31,7 @@ use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 pub use destinations::CreateDestination;
 pub use error::StoreError;
 pub use logs::{AttemptFilter, EventFilter, Position, TimeRange};
+pub use migrate::SCHEMA1_COPY;
 pub use publish::{PublishOutcome, PublishRequest};
 use queue::QueueShared;
 pub use queue::{DeliverySnapshot, Outcome, QueueListener};
@@ -67,6 +71,8 @@ pub struct Store {
     db: Arc<Database>,
     writer: WriterHandle,
     queue: Arc<QueueShared>,
+    /// Sequence numbers of event log positions.
+    log_sequence: Arc<log_records::LogSequence>,
 }
 
 /// Keeps the writer thread joinable for an orderly shutdown.
@@ -90,33 +96,33 @@ impl Store {
     }
 
     /// As [`Store::open`], with `now_ms` (unix ms) as the upper bound of the ingestion times a
-    /// file written before the ingestion index existed gets for its events.
+    /// file written before the ingestion index existed gets for its events. A schema-1 file is
+    /// upgraded first (`migrate.rs`).
     pub fn open_at(data_dir: &Path, now_ms: i64) -> Result<(Store, StoreThread), StoreError> {
         create_private_dir(data_dir).map_err(|e| StoreError::DataDir {
             path: data_dir.display().to_string(),
             reason: e.to_string(),
         })?;
         let path: PathBuf = data_dir.join(STORE_FILE);
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .set_concurrency_mode(CONCURRENCY)
-            .create(&path)?;
+        // The copy a schema-1 file's upgrade keeps is taken before anything writes to it.
+        let copied = migrate::keep_copy_before_opening(&path)?;
+        let db = open_file(&path)?;
+        let (db, upgraded) = migrate::upgrade(&path, db, copied, now_ms, open_file)?;
         prepare_schema(&db)?;
-        let backfilled = retention::backfill_ingestion(&db, now_ms)?;
-        if backfilled > 0 {
+        if let Some(upgraded) = upgraded {
             tracing::info!(
-                events = backfilled,
-                "indexed the ingestion time of every stored event (one-off upgrade)"
+                events = upgraded.events,
+                attempts = upgraded.attempts,
+                copy = %upgraded.copy.display(),
+                "upgraded the data file to schema version 2; the copy of the old file can be \
+                 removed once this version is known to work"
             );
         }
-        let reindexed = repair::reindex_shadowed_attempts(&db)?;
-        if reindexed > 0 {
-            tracing::info!(
-                attempts = reindexed,
-                "renumbered attempts an earlier version had left out of attempts_by_event \
-                 (one-off repair)"
-            );
-        }
+        let log_sequence = {
+            let txn = db.begin_read()?;
+            let log = txn.open_table(tables::EVENT_LOG)?;
+            Arc::new(log_records::LogSequence::after_last(&log)?)
+        };
         let db = Arc::new(db);
         let (writer, thread) = writer::spawn(db.clone());
         Ok((
@@ -124,9 +130,16 @@ impl Store {
                 db,
                 writer,
                 queue: Arc::new(QueueShared::default()),
+                log_sequence,
             },
             StoreThread(thread),
         ))
+    }
+
+    /// Spaces commits at least `interval` apart while writers are concurrent
+    /// (`DATA_COMMIT_INTERVAL_MS`; see `writer.rs`).
+    pub fn set_commit_interval(&self, interval: std::time::Duration) {
+        self.writer.set_commit_interval(interval);
     }
 
     fn read(&self) -> Result<ReadTransaction, StoreError> {
@@ -138,6 +151,14 @@ impl Store {
     pub fn check_consistency(&self) -> Result<consistency::ConsistencyReport, StoreError> {
         consistency::check(&self.read()?)
     }
+}
+
+/// Opens (creating if needed) the store file with the server's settings.
+fn open_file(path: &Path) -> Result<Database, StoreError> {
+    Ok(Database::builder()
+        .set_cache_size(CACHE_BYTES)
+        .set_concurrency_mode(CONCURRENCY)
+        .create(path)?)
 }
 
 /// Creates the data directory (and parents) readable only by its owner when new.

@@ -268,10 +268,10 @@ async fn open_after(world: &mut World) -> (Store, StoreThread) {
     open(world.dir.path())
 }
 
-fn table_records<T: serde::de::DeserializeOwned>(
+fn table_records<K: redb::Key + 'static, T: serde::de::DeserializeOwned>(
     store: &Store,
     name: &'static str,
-    definition: redb::TableDefinition<'static, &'static str, &'static [u8]>,
+    definition: redb::TableDefinition<'static, K, &'static [u8]>,
 ) -> Vec<T> {
     let txn = store.read().expect("read");
     let table = txn.open_table(definition).expect("table");
@@ -294,8 +294,8 @@ fn ids_in_time_order<'a>(items: impl Iterator<Item = (i64, &'a str)>) -> Vec<Str
 /// Every listing agrees with the record tables, and each pair's attempt numbers are unique and
 /// rise with time.
 fn assert_listings_agree(store: &Store, seed: u64) {
-    let events: Vec<Event> = table_records(store, "events", tables::EVENTS);
-    let attempts: Vec<Attempt> = table_records(store, "attempts", tables::ATTEMPTS);
+    let events: Vec<Event> = table_records(store, "event_log", tables::EVENT_LOG);
+    let attempts: Vec<Attempt> = table_records(store, "attempt_log", tables::ATTEMPT_LOG);
     let all = usize::MAX;
 
     let listed: Vec<String> = store
@@ -418,8 +418,9 @@ async fn random_histories_leave_the_store_consistent() {
         assert_listings_agree(&world.store, seed);
         // An attempt older than its event's stored time was made in an earlier round of an id
         // published again: its history must still be there (checked above).
-        let events: Vec<Event> = table_records(&world.store, "events", tables::EVENTS);
-        let attempts: Vec<Attempt> = table_records(&world.store, "attempts", tables::ATTEMPTS);
+        let events: Vec<Event> = table_records(&world.store, "event_log", tables::EVENT_LOG);
+        let attempts: Vec<Attempt> =
+            table_records(&world.store, "attempt_log", tables::ATTEMPT_LOG);
         saw_republish_history |= attempts.iter().any(|a| {
             events
                 .iter()
@@ -445,7 +446,7 @@ async fn a_damaged_index_is_reported() {
         .store
         .writer
         .write(|ctx| {
-            let mut index = ctx.txn.open_table(tables::ATTEMPTS_BY_TIME)?;
+            let mut index = ctx.txn.open_table(tables::ATTEMPTS_BY_TENANT)?;
             let first = index.first()?.map(|(k, _)| k.value().to_vec());
             if let Some(first) = first {
                 index.remove(first.as_slice())?;
@@ -457,7 +458,7 @@ async fn a_damaged_index_is_reported() {
     let report = world.store.check_consistency().expect("check");
     assert_eq!(report.total, 2, "{report:?}");
     assert!(
-        report.problems[0].contains("has no attempts_by_time entry"),
+        report.problems[0].contains("has no attempts_by_tenant entry"),
         "{report:?}"
     );
 }
@@ -485,7 +486,7 @@ fn ingested_ms(store: &Store, event_id: &str) -> Option<i64> {
     let txn = store.read().expect("read");
     let table = txn.open_table(tables::EVENT_INGESTED).expect("table");
     let value = table.get(event_id).expect("get")?;
-    tables::ingested_ms_of(value.value()).map(|ms| ms as i64)
+    tables::split_position(value.value()).map(|(ms, _)| ms as i64)
 }
 
 #[tokio::test]
@@ -502,16 +503,17 @@ async fn retention_sweeps_keep_the_store_consistent_and_spare_queued_events() {
         // Expire roughly the first half of the history.
         let cutoff_ms = start_ms + (world.now_ms - start_ms) / 2;
         let protected = world.store.protected_events().expect("protected");
-        let events_before: Vec<Event> = table_records(&world.store, "events", tables::EVENTS);
+        let events_before: Vec<Event> = table_records(&world.store, "event_log", tables::EVENT_LOG);
         let attempts_before: Vec<Attempt> =
-            table_records(&world.store, "attempts", tables::ATTEMPTS);
+            table_records(&world.store, "attempt_log", tables::ATTEMPT_LOG);
         swept_something |= sweep_all(&world.store, cutoff_ms).await > 0;
 
         let report = world.store.check_consistency().expect("check");
         assert!(report.is_consistent(), "seed {seed}: {report:?}");
         assert_listings_agree(&world.store, seed);
-        let events: Vec<Event> = table_records(&world.store, "events", tables::EVENTS);
-        let attempts: Vec<Attempt> = table_records(&world.store, "attempts", tables::ATTEMPTS);
+        let events: Vec<Event> = table_records(&world.store, "event_log", tables::EVENT_LOG);
+        let attempts: Vec<Attempt> =
+            table_records(&world.store, "attempt_log", tables::ATTEMPT_LOG);
         let kept_events: BTreeSet<&str> = events.iter().map(|e| e.id.as_str()).collect();
         let kept_attempts: BTreeSet<&str> = attempts.iter().map(|a| a.id.as_str()).collect();
         for event in &events_before {
@@ -662,7 +664,7 @@ async fn a_sweep_deletes_what_expired_and_keeps_what_is_still_queued() {
             .map(|row| row.expect("row").0.value().to_string())
             .collect()
     };
-    let events = ids(&world.store, tables::EVENTS);
+    let events = ids(&world.store, tables::EVENT_INGESTED);
     assert_eq!(
         events,
         ["queued", "recent", "retrying"]
@@ -670,7 +672,7 @@ async fn a_sweep_deletes_what_expired_and_keeps_what_is_still_queued() {
             .into_iter()
             .collect()
     );
-    let attempts: Vec<Attempt> = table_records(&world.store, "attempts", tables::ATTEMPTS);
+    let attempts: Vec<Attempt> = table_records(&world.store, "attempt_log", tables::ATTEMPT_LOG);
     let mut attempt_events: Vec<&str> = attempts.iter().map(|a| a.event_id.as_str()).collect();
     attempt_events.sort();
     assert_eq!(attempt_events, ["recent", "retrying"]);
@@ -684,47 +686,129 @@ async fn a_sweep_deletes_what_expired_and_keeps_what_is_still_queued() {
     deliver_one(&mut world, "retrying", true).await;
     assert_eq!(sweep_all(&world.store, cutoff).await, 3);
     assert_eq!(
-        ids(&world.store, tables::EVENTS),
+        ids(&world.store, tables::EVENT_INGESTED),
         BTreeSet::from(["recent".to_string()])
     );
     let report = world.store.check_consistency().expect("check");
     assert!(report.is_consistent(), "{report:?}");
 }
 
-#[tokio::test]
-async fn a_file_without_the_ingestion_index_gets_it_once_on_open() {
-    let mut world = World::new();
-    let mut rng = Rng(3);
-    for _ in 0..200 {
-        world.step(&mut rng).await;
-    }
-    let events: Vec<Event> = table_records(&world.store, "events", tables::EVENTS);
-    assert!(!events.is_empty());
-    // As a file written before the index existed: no ingestion rows at all.
-    world
-        .store
+/// Rewrites the store as a schema-1 file: events and attempts keyed by id with their schema-1
+/// indexes, `event_ingested` only when `with_ingestion` (files older than the ingestion index
+/// have none), and the schema version 1.
+async fn rewrite_as_schema_1(store: &Store, with_ingestion: bool) {
+    use crate::store::legacy;
+    store
         .writer
-        .write(|ctx| {
+        .write(move |ctx| {
+            let events: Vec<(Vec<u8>, Vec<u8>)> = ctx
+                .txn
+                .open_table(tables::EVENT_LOG)?
+                .iter()?
+                .map(|row| row.map(|(k, v)| (k.value().to_vec(), v.value().to_vec())))
+                .collect::<Result<_, _>>()?;
+            for (key, bytes) in &events {
+                let Some((ms, _)) = tables::split_position(key) else {
+                    continue;
+                };
+                let event: Event = codec::decode("event_log", bytes)?;
+                let id = event.id.as_str();
+                ctx.txn
+                    .open_table(legacy::EVENTS)?
+                    .insert(id, bytes.as_slice())?;
+                if with_ingestion {
+                    ctx.txn
+                        .open_table(legacy::EVENTS_BY_INGESTION)?
+                        .insert(tables::ingestion_key(ms, id).as_slice(), ())?;
+                    ctx.txn
+                        .open_table(tables::EVENT_INGESTED)?
+                        .insert(id, ms.to_be_bytes().as_slice())?;
+                }
+            }
+            if !with_ingestion {
+                ctx.txn
+                    .open_table(tables::EVENT_INGESTED)?
+                    .retain(|_, _| false)?;
+            }
             ctx.txn
-                .open_table(tables::EVENTS_BY_INGESTION)?
+                .open_table(tables::EVENT_LOG)?
+                .retain(|_, _| false)?;
+            let attempts: Vec<Vec<u8>> = ctx
+                .txn
+                .open_table(tables::ATTEMPT_LOG)?
+                .iter()?
+                .map(|row| row.map(|(_, v)| v.value().to_vec()))
+                .collect::<Result<_, _>>()?;
+            for bytes in &attempts {
+                let attempt: Attempt = codec::decode("attempt_log", bytes)?;
+                ctx.txn
+                    .open_table(legacy::ATTEMPTS)?
+                    .insert(attempt.id.as_str(), bytes.as_slice())?;
+                ctx.txn.open_table(legacy::ATTEMPTS_BY_TIME)?.insert(
+                    tables::time_key(attempt.time_nanos, &attempt.id).as_slice(),
+                    (),
+                )?;
+            }
+            ctx.txn
+                .open_table(tables::ATTEMPT_LOG)?
                 .retain(|_, _| false)?;
             ctx.txn
-                .open_table(tables::EVENT_INGESTED)?
+                .open_table(tables::ATTEMPT_TIME)?
                 .retain(|_, _| false)?;
+            ctx.txn
+                .open_table(tables::META)?
+                .insert("schema_version", 1u32.to_be_bytes().as_slice())?;
             Ok(())
         })
         .await
-        .expect("drop the index");
-    assert!(!world
-        .store
-        .check_consistency()
-        .expect("check")
-        .is_consistent());
-    world.restart().await;
-    let report = world.store.check_consistency().expect("check");
-    assert!(report.is_consistent(), "{report:?}");
-    for event in &events {
-        let estimate = (event.time_nanos / 1_000_000).min(world.now_ms);
-        assert_eq!(ingested_ms(&world.store, &event.id), Some(estimate));
+        .expect("rewrite as schema 1");
+}
+
+#[tokio::test]
+async fn a_schema_1_file_is_upgraded_on_open_with_every_record_and_listing_intact() {
+    for (seed, with_ingestion) in [(3u64, true), (4, false)] {
+        let mut world = World::new();
+        let mut rng = Rng(seed);
+        for _ in 0..200 {
+            world.step(&mut rng).await;
+        }
+        let events: Vec<Event> = table_records(&world.store, "event_log", tables::EVENT_LOG);
+        let attempts: Vec<Attempt> =
+            table_records(&world.store, "attempt_log", tables::ATTEMPT_LOG);
+        assert!(!events.is_empty() && !attempts.is_empty());
+        let ingestion: Vec<Option<i64>> = events
+            .iter()
+            .map(|e| ingested_ms(&world.store, &e.id))
+            .collect();
+        let queue_before = world.store.queue_keys().expect("queue");
+        rewrite_as_schema_1(&world.store, with_ingestion).await;
+        world.restart().await;
+        let report = world.store.check_consistency().expect("check");
+        assert!(report.is_consistent(), "seed {seed}: {report:?}");
+        let mut events_after: Vec<Event> =
+            table_records(&world.store, "event_log", tables::EVENT_LOG);
+        let mut attempts_after: Vec<Attempt> =
+            table_records(&world.store, "attempt_log", tables::ATTEMPT_LOG);
+        let by_id = |a: &Event, b: &Event| a.id.cmp(&b.id);
+        let mut events_sorted = events.clone();
+        events_sorted.sort_by(by_id);
+        events_after.sort_by(by_id);
+        assert_eq!(events_after, events_sorted, "seed {seed}: events");
+        let mut attempts_sorted = attempts.clone();
+        attempts_sorted.sort_by(|a, b| a.id.cmp(&b.id));
+        attempts_after.sort_by(|a, b| a.id.cmp(&b.id));
+        assert_eq!(attempts_after, attempts_sorted, "seed {seed}: attempts");
+        assert_eq!(world.store.queue_keys().expect("queue"), queue_before);
+        for (event, before) in events.iter().zip(&ingestion) {
+            let expected = if with_ingestion {
+                *before
+            } else {
+                Some((event.time_nanos / 1_000_000).min(world.now_ms))
+            };
+            assert_eq!(ingested_ms(&world.store, &event.id), expected);
+        }
+        assert_listings_agree(&world.store, seed);
+        let stamped = super::migrate::stamped_version(world.store.db.as_ref()).expect("version");
+        assert_eq!(stamped, Some(tables::SCHEMA_VERSION));
     }
 }

@@ -1,13 +1,10 @@
 //! The publish transaction: the idempotency check and — together in one commit — the event
-//! (which carries its idempotency expiry), its listing and ingestion index rows, and one queue
-//! row per matched destination. Matching
-//! happens before, against a read snapshot, so the writer does no matching work.
-
-use redb::ReadableTable;
+//! (which carries its idempotency expiry) appended to the event log with its id and listing
+//! rows, and one queue row per matched destination. Matching happens before, against a read
+//! snapshot, so the writer does no matching work.
 
 use super::tables::{self, QueueKey};
-use super::writer::WriteCtx;
-use super::{codec, Store, StoreError};
+use super::{codec, log_records, Store, StoreError};
 use crate::model::event::{DeliveryTask, Event};
 
 pub struct PublishRequest {
@@ -24,23 +21,12 @@ pub enum PublishOutcome {
     Duplicate,
 }
 
-/// Removes the listing and ingestion index rows of an event being replaced under the same id.
-fn unindex_event(ctx: &WriteCtx<'_>, old: &Event) -> Result<(), StoreError> {
-    super::retention::unindex_ingestion(ctx, &old.id)?;
-    ctx.txn
-        .open_table(tables::EVENTS_BY_TIME)?
-        .remove(tables::time_key(old.time_nanos, &old.id).as_slice())?;
-    ctx.txn
-        .open_table(tables::EVENTS_BY_TENANT)?
-        .remove(tables::tenant_time_key(&old.tenant_id, old.time_nanos, &old.id).as_slice())?;
-    Ok(())
-}
-
 impl Store {
     /// Commits a publish durably: answers `Duplicate` (writing nothing) when the id was
     /// published less than the idempotency TTL ago, else stores the event and its tasks.
     pub async fn publish(&self, mut request: PublishRequest) -> Result<PublishOutcome, StoreError> {
         let queue = self.queue.clone();
+        let sequence = self.log_sequence.clone();
         self.writer
             .write(move |ctx| {
                 let PublishRequest {
@@ -49,32 +35,20 @@ impl Store {
                     idempotency_ttl_ms,
                 } = &mut request;
                 let (now_ms, idempotency_ttl_ms) = (*now_ms, *idempotency_ttl_ms);
-                let mut events = ctx.txn.open_table(tables::EVENTS)?;
-                let previous = match events.get(event.id.as_str())? {
-                    Some(bytes) => Some(codec::decode::<Event>("events", bytes.value())?),
-                    None => None,
+                let previous = {
+                    let ingested = ctx.txn.open_table(tables::EVENT_INGESTED)?;
+                    let log = ctx.txn.open_table(tables::EVENT_LOG)?;
+                    log_records::find_event(&ingested, &log, &event.id)?
                 };
-                if let Some(old) = &previous {
+                if let Some((position, old)) = &previous {
                     if old.idempotency_expires_ms > now_ms {
                         return Ok(PublishOutcome::Duplicate);
                     }
-                    unindex_event(ctx, old)?;
+                    log_records::remove_event(ctx.txn, position, old)?;
                 }
                 event.idempotency_expires_ms =
                     now_ms.saturating_add(i64::try_from(idempotency_ttl_ms).unwrap_or(i64::MAX));
-                events.insert(
-                    event.id.as_str(),
-                    codec::encode("events", &event)?.as_slice(),
-                )?;
-                ctx.txn
-                    .open_table(tables::EVENTS_BY_TIME)?
-                    .insert(tables::time_key(event.time_nanos, &event.id).as_slice(), ())?;
-                ctx.txn.open_table(tables::EVENTS_BY_TENANT)?.insert(
-                    tables::tenant_time_key(&event.tenant_id, event.time_nanos, &event.id)
-                        .as_slice(),
-                    (),
-                )?;
-                super::retention::index_ingestion(ctx.txn, now_ms.max(0) as u64, &event.id)?;
+                log_records::insert_event(ctx.txn, &sequence, now_ms.max(0) as u64, event)?;
 
                 let due_ms = now_ms.max(0) as u64;
                 let mut queue_table = ctx.txn.open_table(tables::QUEUE)?;

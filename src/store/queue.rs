@@ -10,7 +10,7 @@ use redb::{ReadableTable, ReadableTableMetadata, Table};
 
 use super::tables::{self, QueueKey};
 use super::writer::WriteCtx;
-use super::{codec, Store, StoreError};
+use super::{codec, log_records, Store, StoreError};
 use crate::model::destination::Destination;
 use crate::model::event::{Attempt, AttemptStatus, DeliveryTask, Event};
 
@@ -108,28 +108,7 @@ fn insert_attempt(ctx: &WriteCtx<'_>, attempt: &mut Attempt) -> Result<(), Store
         &attempt.destination_id,
         attempt.attempt_number,
     )?;
-    ctx.txn.open_table(tables::ATTEMPTS)?.insert(
-        attempt.id.as_str(),
-        codec::encode("attempts", attempt)?.as_slice(),
-    )?;
-    ctx.txn.open_table(tables::ATTEMPTS_BY_TIME)?.insert(
-        tables::time_key(attempt.time_nanos, &attempt.id).as_slice(),
-        (),
-    )?;
-    ctx.txn.open_table(tables::ATTEMPTS_BY_TENANT)?.insert(
-        tables::tenant_time_key(&attempt.tenant_id, attempt.time_nanos, &attempt.id).as_slice(),
-        (),
-    )?;
-    ctx.txn.open_table(tables::ATTEMPTS_BY_EVENT)?.insert(
-        tables::attempt_by_event_key(
-            &attempt.event_id,
-            &attempt.destination_id,
-            attempt.attempt_number,
-        )
-        .as_slice(),
-        attempt.id.as_str(),
-    )?;
-    Ok(())
+    log_records::insert_attempt(ctx.txn, attempt)
 }
 
 impl Store {
@@ -187,13 +166,12 @@ impl Store {
             Some(bytes) => codec::decode("queue", bytes.value())?,
             None => return Ok(None),
         };
-        let event = match txn
-            .open_table(tables::EVENTS)?
-            .get(task.event_id.as_str())?
-        {
-            Some(bytes) => Some(codec::decode("events", bytes.value())?),
-            None => None,
-        };
+        let event = log_records::find_event(
+            &txn.open_table(tables::EVENT_INGESTED)?,
+            &txn.open_table(tables::EVENT_LOG)?,
+            &task.event_id,
+        )?
+        .map(|(_, event)| event);
         let destination_key = tables::destination_key(&task.tenant_id, &task.destination_id);
         let destination = match txn
             .open_table(tables::DESTINATIONS)?

@@ -1,4 +1,5 @@
-//! One-off repairs, on open, of data that earlier versions wrote inconsistently.
+//! One-off repairs of schema-1 data that earlier versions wrote inconsistently, run by the
+//! upgrade to schema 2 (`migrate.rs`) before it moves the attempts.
 //!
 //! Before attempt numbers were made unique per (event, destination), an id published again
 //! after its idempotency window, or a manual retry racing an automatic one, could store a
@@ -11,8 +12,8 @@
 use redb::{Database, ReadableDatabase, ReadableTable, ReadableTableMetadata};
 
 use super::queue::free_attempt_number;
-use super::tables;
 use super::{codec, StoreError};
+use super::{legacy, tables};
 use crate::model::event::Attempt;
 
 /// Re-indexes every attempt missing from `attempts_by_event`, oldest first, under the next free
@@ -21,14 +22,14 @@ pub(super) fn reindex_shadowed_attempts(db: &Database) -> Result<u64, StoreError
     {
         let txn = db.begin_read()?;
         let indexed = txn.open_table(tables::ATTEMPTS_BY_EVENT)?.len()?;
-        if indexed >= txn.open_table(tables::ATTEMPTS)?.len()? {
+        if indexed >= txn.open_table(legacy::ATTEMPTS)?.len()? {
             return Ok(0);
         }
     }
     let txn = db.begin_write()?;
     let mut shadowed: Vec<Attempt> = Vec::new();
     {
-        let attempts = txn.open_table(tables::ATTEMPTS)?;
+        let attempts = txn.open_table(legacy::ATTEMPTS)?;
         let index = txn.open_table(tables::ATTEMPTS_BY_EVENT)?;
         for row in attempts.iter()? {
             let (_, bytes) = row?;
@@ -55,7 +56,7 @@ pub(super) fn reindex_shadowed_attempts(db: &Database) -> Result<u64, StoreError
             &attempt.destination_id,
             attempt.attempt_number,
         )?;
-        txn.open_table(tables::ATTEMPTS)?.insert(
+        txn.open_table(legacy::ATTEMPTS)?.insert(
             attempt.id.as_str(),
             codec::encode("attempts", &attempt)?.as_slice(),
         )?;
@@ -75,10 +76,7 @@ pub(super) fn reindex_shadowed_attempts(db: &Database) -> Result<u64, StoreError
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
     use super::*;
-    use crate::model::destination::Destination;
     use crate::model::event::AttemptStatus;
     use crate::store::{AttemptFilter, Direction, Store};
 
@@ -99,56 +97,64 @@ mod tests {
         }
     }
 
-    /// Writes an attempt the way an earlier version did: its `attempts_by_event` row replaces
-    /// whatever the pair's number already pointed at.
-    async fn store_as_before(store: &Store, attempt: Attempt) {
-        store
-            .writer
-            .write(move |ctx| {
-                ctx.txn.open_table(tables::ATTEMPTS)?.insert(
-                    attempt.id.as_str(),
-                    codec::encode("attempts", &attempt)?.as_slice(),
-                )?;
-                ctx.txn.open_table(tables::ATTEMPTS_BY_TIME)?.insert(
-                    tables::time_key(attempt.time_nanos, &attempt.id).as_slice(),
-                    (),
-                )?;
-                ctx.txn.open_table(tables::ATTEMPTS_BY_TENANT)?.insert(
-                    tables::tenant_time_key(&attempt.tenant_id, attempt.time_nanos, &attempt.id)
-                        .as_slice(),
-                    (),
-                )?;
-                ctx.txn.open_table(tables::ATTEMPTS_BY_EVENT)?.insert(
-                    tables::attempt_by_event_key(&attempt.event_id, &attempt.destination_id, 1)
-                        .as_slice(),
-                    attempt.id.as_str(),
-                )?;
-                Ok(())
-            })
-            .await
-            .expect("write");
+    /// Writes an attempt the way an earlier version did, into a schema-1 file: its
+    /// `attempts_by_event` row replaces whatever the pair's number already pointed at.
+    fn store_as_before(db: &Database, attempt: &Attempt) {
+        let txn = db.begin_write().expect("write");
+        txn.open_table(legacy::ATTEMPTS)
+            .expect("table")
+            .insert(
+                attempt.id.as_str(),
+                codec::encode("attempts", attempt)
+                    .expect("encode")
+                    .as_slice(),
+            )
+            .expect("insert");
+        txn.open_table(legacy::ATTEMPTS_BY_TIME)
+            .expect("table")
+            .insert(
+                tables::time_key(attempt.time_nanos, &attempt.id).as_slice(),
+                (),
+            )
+            .expect("insert");
+        txn.open_table(tables::ATTEMPTS_BY_TENANT)
+            .expect("table")
+            .insert(
+                tables::tenant_time_key(&attempt.tenant_id, attempt.time_nanos, &attempt.id)
+                    .as_slice(),
+                (),
+            )
+            .expect("insert");
+        txn.open_table(tables::ATTEMPTS_BY_EVENT)
+            .expect("table")
+            .insert(
+                tables::attempt_by_event_key(&attempt.event_id, &attempt.destination_id, 1)
+                    .as_slice(),
+                attempt.id.as_str(),
+            )
+            .expect("insert");
+        txn.commit().expect("commit");
     }
 
     #[tokio::test]
     async fn shadowed_attempts_are_renumbered_on_open() {
         let dir = tempfile::tempdir().expect("tempdir");
         {
-            let (store, thread) = Store::open(dir.path()).expect("open");
-            store
-                .upsert_tenant("t".into(), Default::default(), 0)
-                .await
-                .expect("tenant");
-            store
-                .create_destination(Destination::sample("t", "d", "webhook"), 10)
-                .await
-                .expect("destination");
-            // Round 1's attempt, then round 2's attempt 1 of the same id, as stored before.
-            store_as_before(&store, attempt("a-old", 1_000)).await;
-            store_as_before(&store, attempt("a-new", 2_000)).await;
-            let report = store.check_consistency().expect("check");
-            assert!(!report.is_consistent(), "the old layout must be reported");
-            drop(store);
-            assert!(thread.join(Duration::from_secs(10)).await);
+            // A schema-1 file: round 1's attempt, then round 2's attempt 1 of the same id.
+            let db = Database::create(dir.path().join(crate::store::STORE_FILE)).expect("db");
+            let txn = db.begin_write().expect("write");
+            txn.open_table(tables::META)
+                .expect("meta")
+                .insert("schema_version", 1u32.to_be_bytes().as_slice())
+                .expect("stamp");
+            txn.commit().expect("commit");
+            store_as_before(&db, &attempt("a-old", 1_000));
+            store_as_before(&db, &attempt("a-new", 2_000));
+            assert_eq!(
+                txn_len(&db, tables::ATTEMPTS_BY_EVENT),
+                1,
+                "the old layout shadows one attempt"
+            );
         }
         let (store, _thread) = Store::open(dir.path()).expect("reopen");
         let report = store.check_consistency().expect("check");
@@ -168,7 +174,10 @@ mod tests {
             [("a-old".to_string(), 2), ("a-new".to_string(), 1)],
             "both attempts listed; the shadowed one takes the next free number"
         );
-        // A second open finds nothing to repair.
-        assert_eq!(reindex_shadowed_attempts(&store.db).expect("repair"), 0);
+    }
+
+    fn txn_len(db: &Database, table: redb::TableDefinition<&[u8], &str>) -> u64 {
+        let txn = db.begin_read().expect("read");
+        txn.open_table(table).expect("table").len().expect("len")
     }
 }

@@ -13,23 +13,22 @@ pub const TENANTS_BY_CREATED: TableDefinition<&[u8], ()> =
 /// `tenant prefix ++ destination id` → `Destination` record.
 pub const DESTINATIONS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("destinations");
 
-/// event id → `Event` record.
-pub const EVENTS: TableDefinition<&str, &[u8]> = TableDefinition::new("events");
-/// `time ++ event id` → (). Listing order of every event.
+/// Log position (`ingested_ms u64 BE ++ sequence u64 BE`) → `Event` record: the event log, in
+/// the order events were stored (their ingestion time, not their publisher-given `time`), so
+/// publishes append at the right edge of the tree and log retention deletes from the left.
+pub const EVENT_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("event_log");
+/// `time ++ event id` → (). Listing order of every event (publisher time).
 pub const EVENTS_BY_TIME: TableDefinition<&[u8], ()> = TableDefinition::new("events_by_time");
 /// `tenant prefix ++ time ++ event id` → (). Listing order of one tenant's events.
 pub const EVENTS_BY_TENANT: TableDefinition<&[u8], ()> = TableDefinition::new("events_by_tenant");
-/// `ingested_ms (u64 BE) ++ event id` → (). Events in the order they were stored (not their
-/// publisher-given `time`): what log retention expires by.
-pub const EVENTS_BY_INGESTION: TableDefinition<&[u8], ()> =
-    TableDefinition::new("events_by_ingestion");
-/// event id → `ingested_ms` (u64 BE): where an event sits in `events_by_ingestion`, so a
-/// republish or a deletion finds its entry without a scan.
+/// event id → its log position (16 bytes): where the event sits in `event_log`. (Schema 1 held
+/// the ingestion ms alone, 8 bytes.)
 pub const EVENT_INGESTED: TableDefinition<&str, &[u8]> = TableDefinition::new("event_ingested");
-/// attempt id → `Attempt` record.
-pub const ATTEMPTS: TableDefinition<&str, &[u8]> = TableDefinition::new("attempts");
-/// `time ++ attempt id` → (). Listing order of every attempt.
-pub const ATTEMPTS_BY_TIME: TableDefinition<&[u8], ()> = TableDefinition::new("attempts_by_time");
+/// `time ++ attempt id` → `Attempt` record: the attempt log, in the order attempts were made
+/// (an attempt's time is the clock when it was made). Also the listing of every attempt.
+pub const ATTEMPT_LOG: TableDefinition<&[u8], &[u8]> = TableDefinition::new("attempt_log");
+/// attempt id → its time (`ordered_i64` of unix nanoseconds): where it sits in `attempt_log`.
+pub const ATTEMPT_TIME: TableDefinition<&str, &[u8]> = TableDefinition::new("attempt_time");
 /// `tenant prefix ++ time ++ attempt id` → ().
 pub const ATTEMPTS_BY_TENANT: TableDefinition<&[u8], ()> =
     TableDefinition::new("attempts_by_tenant");
@@ -51,13 +50,12 @@ macro_rules! every_table {
         $apply!(TENANTS);
         $apply!(TENANTS_BY_CREATED);
         $apply!(DESTINATIONS);
-        $apply!(EVENTS);
+        $apply!(EVENT_LOG);
         $apply!(EVENTS_BY_TIME);
         $apply!(EVENTS_BY_TENANT);
-        $apply!(EVENTS_BY_INGESTION);
         $apply!(EVENT_INGESTED);
-        $apply!(ATTEMPTS);
-        $apply!(ATTEMPTS_BY_TIME);
+        $apply!(ATTEMPT_LOG);
+        $apply!(ATTEMPT_TIME);
         $apply!(ATTEMPTS_BY_TENANT);
         $apply!(ATTEMPTS_BY_EVENT);
         $apply!(QUEUE);
@@ -66,8 +64,10 @@ macro_rules! every_table {
 }
 pub(crate) use every_table;
 
-/// The schema version this binary writes and the newest it can open.
-pub const SCHEMA_VERSION: u32 = 1;
+/// The schema version this binary writes and the newest it can open. Version 1 kept events and
+/// attempts keyed by id (see `legacy.rs`); version 2 keys them by time (`event_log`,
+/// `attempt_log`). A version-1 file is upgraded on open (`migrate.rs`).
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Length-prefixed tenant id: all of one tenant's rows share this prefix and no other
 /// tenant's key can start with it.
@@ -109,7 +109,6 @@ pub fn ordered_i64(value: i64) -> [u8; 8] {
     ((value as u64) ^ (1 << 63)).to_be_bytes()
 }
 
-#[cfg(test)]
 pub fn decode_ordered_i64(bytes: &[u8]) -> Option<i64> {
     let raw: [u8; 8] = bytes.get(..8)?.try_into().ok()?;
     Some((u64::from_be_bytes(raw) ^ (1 << 63)) as i64)
@@ -123,7 +122,31 @@ pub fn time_key(time_nanos: i64, id: &str) -> Vec<u8> {
     key
 }
 
-/// `ingested_ms ++ event id`: an event's `events_by_ingestion` key.
+/// An event's key in `event_log`: when it was stored (unix ms), then a sequence number that only
+/// grows, so the keys of successive publishes keep increasing even within one millisecond and
+/// every insert lands at the right edge of the tree.
+pub type LogPosition = [u8; 16];
+
+pub fn log_position(ingested_ms: u64, seq: u64) -> LogPosition {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&ingested_ms.to_be_bytes());
+    key[8..].copy_from_slice(&seq.to_be_bytes());
+    key
+}
+
+/// A log position read back from bytes (an `event_log` key or an `event_ingested` value).
+pub fn position_of(bytes: &[u8]) -> Option<LogPosition> {
+    bytes.try_into().ok()
+}
+
+/// The ingestion ms and sequence number of a log position.
+pub fn split_position(position: &[u8]) -> Option<(u64, u64)> {
+    let ms: [u8; 8] = position.get(..8)?.try_into().ok()?;
+    let seq: [u8; 8] = position.get(8..16)?.try_into().ok()?;
+    Some((u64::from_be_bytes(ms), u64::from_be_bytes(seq)))
+}
+
+/// `ingested_ms ++ event id`: an event's key in schema 1's `events_by_ingestion`.
 pub fn ingestion_key(ingested_ms: u64, event_id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(8 + event_id.len());
     key.extend_from_slice(&ingested_ms.to_be_bytes());
@@ -131,14 +154,7 @@ pub fn ingestion_key(ingested_ms: u64, event_id: &str) -> Vec<u8> {
     key
 }
 
-/// The ingestion ms and event id of an `events_by_ingestion` key.
-pub fn split_ingestion_key(key: &[u8]) -> Option<(u64, &str)> {
-    let ms: [u8; 8] = key.get(..8)?.try_into().ok()?;
-    let id = std::str::from_utf8(key.get(8..)?).ok()?;
-    Some((u64::from_be_bytes(ms), id))
-}
-
-/// The value of an `event_ingested` row.
+/// The value of a schema-1 `event_ingested` row: the ingestion ms.
 pub fn ingested_ms_of(value: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(value.try_into().ok()?))
 }

@@ -3,12 +3,18 @@
 //! the whole group), runs the jobs' after-commit hooks in commit order, and only then answers
 //! each caller. A caller that got an answer knows its write is on disk.
 //!
+//! Under concurrent load the writer may hold a batch for a moment so that more jobs share its
+//! commit (`DATA_COMMIT_INTERVAL_MS`): each commit rewrites the pages it touches and syncs, so
+//! fewer, larger commits write much less to storage for the same work.
+//!
 //! A job that fails is isolated from its batch: the transaction is rolled back, the failing
 //! job gets its error, and the rest of the batch runs again in a fresh transaction (jobs are
 //! re-runnable closures, and nothing of a rolled-back run is visible or announced). A failure to
 //! begin or commit the transaction fails every job of the batch.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use redb::{Database, Durability, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
@@ -76,9 +82,18 @@ where
 #[derive(Clone)]
 pub struct WriterHandle {
     sender: mpsc::Sender<Box<dyn Job>>,
+    /// Least time between the starts of two commits while writers are concurrent, in µs.
+    pacing: Arc<AtomicU64>,
 }
 
 impl WriterHandle {
+    /// Spaces commits at least `interval` apart while several writers are waiting (see
+    /// [`pacing_wait`]); zero commits as soon as the previous commit is done.
+    pub fn set_commit_interval(&self, interval: Duration) {
+        let micros = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX);
+        self.pacing.store(micros, Ordering::Relaxed);
+    }
+
     /// Runs `work` inside the next group commit and returns its output once durable. `work`
     /// may run more than once (see the module header); it must not consume what it captured.
     pub async fn write<F, R>(&self, work: F) -> Result<R, StoreError>
@@ -103,11 +118,13 @@ impl WriterHandle {
 /// Starts the writer thread. It stops when every `WriterHandle` is dropped.
 pub fn spawn(db: Arc<Database>) -> (WriterHandle, std::thread::JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
+    let pacing = Arc::new(AtomicU64::new(0));
+    let thread_pacing = pacing.clone();
     let thread = std::thread::Builder::new()
         .name("outpost-writer".into())
-        .spawn(move || run(db, receiver))
+        .spawn(move || run(db, receiver, thread_pacing))
         .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
-    (WriterHandle { sender }, thread)
+    (WriterHandle { sender, pacing }, thread)
 }
 
 /// Why a batch did not commit.
@@ -180,17 +197,73 @@ fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>) {
     }
 }
 
-fn run(db: Arc<Database>, mut receiver: mpsc::Receiver<Box<dyn Job>>) {
+fn run(db: Arc<Database>, mut receiver: mpsc::Receiver<Box<dyn Job>>, pacing: Arc<AtomicU64>) {
+    let mut previous: Option<(Instant, usize)> = None;
     while let Some(first) = receiver.blocking_recv() {
         let mut batch = vec![first];
         drain(&mut receiver, &mut batch);
+        let interval = Duration::from_micros(pacing.load(Ordering::Relaxed));
+        if let Some(wait) = pacing_wait(previous, interval, batch.len(), Instant::now()) {
+            std::thread::sleep(wait);
+            drain(&mut receiver, &mut batch);
+        }
+        previous = Some((Instant::now(), batch.len()));
         commit_isolating_failures(&db, batch);
+    }
+}
+
+/// How long to hold a batch before committing it: only while writers are concurrent (the
+/// previous commit carried more than one job, so others are likely to arrive), until
+/// `interval` after the previous commit began. A lone or sequential writer never waits, and
+/// neither does a full batch.
+fn pacing_wait(
+    previous: Option<(Instant, usize)>,
+    interval: Duration,
+    batch_len: usize,
+    now: Instant,
+) -> Option<Duration> {
+    let (started, jobs) = previous?;
+    if jobs < 2 || batch_len >= MAX_BATCH {
+        return None;
+    }
+    let due = started + interval;
+    (now < due).then(|| due - now)
+}
+
+#[cfg(test)]
+mod pacing_tests {
+    use super::*;
+
+    #[test]
+    fn only_concurrent_writers_wait_and_only_until_the_interval_is_over() {
+        let start = Instant::now();
+        let interval = Duration::from_millis(5);
+        let at = |ms| start + Duration::from_millis(ms);
+        // No previous commit, or a lone writer: no wait.
+        assert_eq!(pacing_wait(None, interval, 3, at(1)), None);
+        assert_eq!(pacing_wait(Some((start, 1)), interval, 1, at(1)), None);
+        // Concurrent writers: wait until 5 ms after the previous commit began.
+        assert_eq!(
+            pacing_wait(Some((start, 4)), interval, 2, at(1)),
+            Some(Duration::from_millis(4))
+        );
+        assert_eq!(pacing_wait(Some((start, 4)), interval, 2, at(5)), None);
+        assert_eq!(pacing_wait(Some((start, 4)), interval, 2, at(9)), None);
+        // A full batch, or no interval: no wait.
+        assert_eq!(
+            pacing_wait(Some((start, 4)), interval, MAX_BATCH, at(1)),
+            None
+        );
+        assert_eq!(
+            pacing_wait(Some((start, 4)), Duration::ZERO, 2, at(1)),
+            None
+        );
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
     use std::sync::mpsc as std_mpsc;
 
     use redb::{ReadableDatabase, TableDefinition};

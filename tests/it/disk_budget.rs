@@ -6,14 +6,13 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
 use crate::support::client::Reply;
-use crate::support::{Api, Behaviour, ProcessServer, Receiver, ServerOptions, TestServer};
+use crate::support::{Api, Behaviour, ProcessServer, Receiver, ServerOptions, TestServer, Tmpfs};
 
 const WAIT: Duration = Duration::from_secs(20);
 /// How long the server may take to notice a change on disk (its verdict is cached for 500 ms).
@@ -152,49 +151,6 @@ async fn over_data_max_bytes_publish_answers_503_and_the_rest_goes_on() {
     server.restart(base.env("DATA_MAX_BYTES", &(limit * 1_000).to_string()));
     let r = publish(&server.api, &refused_id, 10).await;
     assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
-}
-
-/// A tmpfs mounted for the test, unmounted when dropped.
-struct Tmpfs {
-    dir: tempfile::TempDir,
-}
-
-impl Tmpfs {
-    fn mount(size: &str) -> Result<Tmpfs, String> {
-        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
-        let status = Command::new("mount")
-            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
-            .arg(dir.path())
-            .output()
-            .map_err(|e| format!("cannot run mount: {e}"))?;
-        if !status.status.success() {
-            return Err(format!(
-                "mount -t tmpfs failed: {}",
-                String::from_utf8_lossy(&status.stderr).trim()
-            ));
-        }
-        Ok(Tmpfs { dir })
-    }
-
-    fn path(&self) -> &Path {
-        self.dir.path()
-    }
-}
-
-impl Drop for Tmpfs {
-    fn drop(&mut self) {
-        let unmounted = Command::new("umount")
-            .arg(self.dir.path())
-            .status()
-            .is_ok_and(|s| s.success());
-        if !unmounted {
-            // Something still holds a file open: detach it now, freed when released.
-            let _ = Command::new("umount")
-                .arg("-l")
-                .arg(self.dir.path())
-                .status();
-        }
-    }
 }
 
 fn free_bytes(path: &Path) -> u64 {

@@ -19,3 +19,4 @@ mod sdk;
 mod sdk_ts;
 mod startup;
 mod tenants;
+mod upgrade;

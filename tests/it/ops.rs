@@ -219,7 +219,7 @@ async fn check_names_a_damaged_index_and_fails() {
         "{report}"
     );
     assert!(
-        report.contains("attempts_by_event has 2 entries but attempts has 3 records"),
+        report.contains("attempts_by_event has 2 entries but attempt_log has 3 records"),
         "{report}"
     );
 }

@@ -1,6 +1,8 @@
 //! Log retention under steady load: with `LOG_RETENTION_TTL_DAYS=1` and the clock moved a few
 //! hours per round, the sweep deletes what is older than a day, the freed pages are reused by
-//! new writes, and the store file stops growing once the TTL window is full.
+//! new writes, and the store file stops growing once the TTL window is full. Also: a TTL in
+//! seconds (`LOG_RETENTION_TTL_SECONDS`) overrides the days, and `outpost compact` shrinks the
+//! file after a large one-off deletion.
 
 use std::time::Duration;
 
@@ -189,4 +191,90 @@ async fn compact_shrinks_the_store_after_a_lower_ttl_deleted_most_of_it() {
         "{}",
         String::from_utf8_lossy(&checked.stderr)
     );
+}
+
+async fn listed_ids(server: &TestServer, path: &str, field: &str) -> Vec<String> {
+    let listed = server.api.get(path).await.json();
+    let mut ids: Vec<String> = listed["models"]
+        .as_array()
+        .map(|models| {
+            models
+                .iter()
+                .filter_map(|m| m[field].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default();
+    ids.sort();
+    ids
+}
+
+#[tokio::test]
+async fn a_ttl_in_seconds_overrides_the_days() {
+    let receiver = Receiver::start(Behaviour::Status(200)).await;
+    // Days 0 alone would keep everything; the seconds win.
+    let server = TestServer::start(
+        ServerOptions::default()
+            .manual_clock()
+            .env("LOG_RETENTION_TTL_DAYS", "0")
+            .env("LOG_RETENTION_TTL_SECONDS", "60"),
+    );
+    let api = &server.api;
+    assert!(api
+        .put("/api/v1/tenants/acme", None)
+        .await
+        .status
+        .is_success());
+    let created = api
+        .post(
+            "/api/v1/tenants/acme/destinations",
+            json!({"id": "d", "type": "webhook", "topics": ["*"],
+                   "config": {"url": receiver.url("/hook")}}),
+        )
+        .await;
+    assert!(created.status.is_success(), "{}", created.text());
+    let publish = |id: &'static str| async move {
+        let reply = api
+            .post(
+                "/api/v1/publish",
+                json!({"id": id, "tenant_id": "acme", "topic": "order.created", "data": {}}),
+            )
+            .await;
+        assert!(reply.status.is_success(), "publish: {}", reply.text());
+    };
+
+    publish("older").await;
+    server.settle().await;
+    server.advance(Duration::from_secs(40));
+    publish("younger").await;
+    server.settle().await;
+    let events = "/api/v1/events?tenant_id=acme&limit=100";
+    let attempts = "/api/v1/attempts?tenant_id=acme&limit=100";
+    assert_eq!(
+        listed_ids(&server, events, "id").await,
+        ["older", "younger"]
+    );
+    assert_eq!(
+        listed_ids(&server, attempts, "event_id").await,
+        ["older", "younger"]
+    );
+
+    // 59 s after the first publish nothing has expired yet.
+    server.advance(Duration::from_secs(19));
+    server.settle_retention().await;
+    assert_eq!(
+        listed_ids(&server, events, "id").await,
+        ["older", "younger"]
+    );
+
+    // 70 s after it, "older" (and its attempt) is past the 60 s TTL; "younger" is 30 s old.
+    server.advance(Duration::from_secs(11));
+    server.settle_retention().await;
+    assert_eq!(listed_ids(&server, events, "id").await, ["younger"]);
+    assert_eq!(listed_ids(&server, attempts, "event_id").await, ["younger"]);
+
+    // And it goes once its own 60 s are up.
+    server.advance(Duration::from_secs(31));
+    server.settle_retention().await;
+    assert!(listed_ids(&server, events, "id").await.is_empty());
+    assert!(listed_ids(&server, attempts, "event_id").await.is_empty());
 }

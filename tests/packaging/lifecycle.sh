@@ -22,12 +22,17 @@ t() {
 
 wants=/etc/systemd/system/multi-user.target.wants/outpost.service
 
-# What systemd leaves after the service's first start with DynamicUser=yes + StateDirectory=.
+# What systemd leaves after the service's first start with DynamicUser=yes + StateDirectory=,
+# with a store of the last schema-1 release (tests/fixtures/schema1) as the data file.
 simulate_first_start() {
   install -d -m 0700 /var/lib/private /var/lib/private/outpost
   printf 'API_KEY=k\nAPI_JWT_SECRET=s\n' >/var/lib/private/outpost/credentials.env
+  install -m 0600 /tmp/t/schema1-outpost.redb /var/lib/private/outpost/outpost.redb
   ln -s private/outpost /var/lib/outpost
 }
+# Migrating the data file is the service's business when it opens it (in-systemd.sh checks
+# that); the package scripts leave it alone.
+data_kept() { cmp /tmp/t/schema1-outpost.redb /var/lib/outpost/outpost.redb; }
 
 common_install_checks() {
   t "installed /usr/bin/outpost prints 'outpost $version'" \
@@ -53,6 +58,7 @@ deb)
   t "the upgrade kept the edited conffile" grep -qx "api_port = 4444" /etc/outpost/outpost.toml
   t "the upgrade left no .dpkg-new/.dpkg-dist/.dpkg-old" test "$(ls /etc/outpost | sort | tr '\n' ' ')" = "outpost.env outpost.toml "
   t "the upgrade kept the data" test -f /var/lib/outpost/credentials.env
+  t "the upgrade left the schema-1 data file as it was" data_kept
   t "dpkg -r removes" dpkg -r outpost
   t "remove deletes the binary and the unit" test ! -e /usr/bin/outpost -a ! -e /lib/systemd/system/outpost.service
   t "remove keeps the configuration" grep -qx "api_port = 4444" /etc/outpost/outpost.toml
@@ -76,6 +82,7 @@ rpm)
   t "rpm -q says release 2" test "$(rpm -q outpost)" = "outpost-${version//-/\~}-2.x86_64"
   t "the upgrade kept the edited %config(noreplace) file" grep -qx "api_port = 4444" /etc/outpost/outpost.toml
   t "the upgrade left no .rpmnew/.rpmsave" test "$(ls /etc/outpost | sort | tr '\n' ' ')" = "outpost.env outpost.toml "
+  t "the upgrade left the schema-1 data file as it was" data_kept
   t "rpm -e erases" rpm -e outpost
   t "erase deletes the binary and the unit" test ! -e /usr/bin/outpost -a ! -e /usr/lib/systemd/system/outpost.service
   t "erase disables the unit" test ! -L "$wants"

@@ -27,6 +27,8 @@ pub struct ServerOptions {
     pub data_dir: Option<PathBuf>,
     /// Run on a manual clock that only [`TestServer::advance`] moves.
     pub manual_clock: bool,
+    /// Where the manual clock starts (unix nanoseconds); the real time when unset.
+    pub manual_clock_start: Option<i64>,
 }
 
 impl ServerOptions {
@@ -37,6 +39,13 @@ impl ServerOptions {
 
     pub fn manual_clock(mut self) -> Self {
         self.manual_clock = true;
+        self
+    }
+
+    /// A manual clock that starts at `start_nanos` (unix nanoseconds).
+    pub fn manual_clock_at(mut self, start_nanos: i64) -> Self {
+        self.manual_clock = true;
+        self.manual_clock_start = Some(start_nanos);
         self
     }
 
@@ -133,7 +142,10 @@ impl TestServer {
     pub fn start(options: ServerOptions) -> TestServer {
         let (temp, data_dir) = options.data_dir_or_temp();
         let (clock, control) = if options.manual_clock {
-            let (clock, control) = Clock::manual_from_now();
+            let (clock, control) = match options.manual_clock_start {
+                Some(start) => Clock::manual(start),
+                None => Clock::manual_from_now(),
+            };
             (clock, Some(control))
         } else {
             (Clock::system(), None)
