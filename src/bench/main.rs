@@ -7,6 +7,7 @@
 
 mod api;
 mod backlog;
+mod flatness;
 mod hist;
 mod idle;
 mod ledger;
@@ -696,9 +697,11 @@ async fn publish_and_drain(rig: &Rig<'_>, spec: LoadSpec, label: &str) -> Result
     });
     let started = Instant::now();
     let start_ns = clock.now_ns();
+    let sampler = flatness::Sampler::start(ledger.clone());
     let publish_time = load::run(spec, stats.clone(), latency.clone(), ledger.clone(), clock).await;
     let acked = stats.acked.load(std::sync::atomic::Ordering::Relaxed);
     let drained = drain(ledger, acked, plan.drain_timeout).await;
+    let samples = sampler.stop();
     progress.stop().await;
     let wall = started.elapsed().as_secs_f64();
     let work = meter.as_ref().and_then(Meter::spent);
@@ -706,6 +709,11 @@ async fn publish_and_drain(rig: &Rig<'_>, spec: LoadSpec, label: &str) -> Result
     let mut results = collect(plan, &args_target(args), &stats, &latency, ledger, receiver);
     results.publish_seconds = publish_time.as_secs_f64();
     results.publish_acks_per_s = per_second(acked, results.publish_seconds);
+    if let Some((first, last)) = flatness::first_and_last(&samples, publish_time.as_secs() as usize)
+    {
+        results.first_10s_deliveries_per_s = Some(first);
+        results.last_10s_deliveries_per_s = Some(last);
+    }
     let rs = &receiver.stats;
     let last_complete = rs
         .last_complete_ns

@@ -260,6 +260,9 @@ pub struct Results {
     pub delivered_events_per_s: f64,
     pub deliveries: u64,
     pub deliveries_per_s: f64,
+    /// Deliveries per second in the first and last 10 s of the load (runs of 20 s or more).
+    pub first_10s_deliveries_per_s: Option<f64>,
+    pub last_10s_deliveries_per_s: Option<f64>,
     pub duplicate_deliveries: u64,
     pub e2e_latency: Latency,
     pub failed_attempts: u64,
@@ -447,6 +450,15 @@ pub fn print_table(r: &Results) {
         rows.push((
             "deliveries/s".into(),
             format!("{:.0} ({} deliveries)", r.deliveries_per_s, r.deliveries),
+        ));
+    }
+    if let (Some(first), Some(last)) = (r.first_10s_deliveries_per_s, r.last_10s_deliveries_per_s) {
+        rows.push((
+            "deliveries/s first / last 10 s".into(),
+            format!(
+                "{first:.0} / {last:.0} (last {:+.1} % of first; target within 10 %)",
+                (last / first.max(1e-9) - 1.0) * 100.0
+            ),
         ));
     }
     rows.extend([
