@@ -1,7 +1,9 @@
 //! The log retention sweep (`LOG_RETENTION_TTL_DAYS`, or `LOG_RETENTION_TTL_SECONDS` for short
 //! windows): a background task that sleeps on the clock until the oldest stored event or attempt is older than the TTL, then deletes what has
 //! expired in batches of at most [`BATCH_ROWS`] rows, each batch its own write job (so
-//! publishes and delivery outcomes interleave with a long sweep), and sleeps again until the
+//! publishes and delivery outcomes interleave with a long sweep) followed by a pause as long as
+//! the batch took (so a long sweep holds the writer at most about half the time), and sleeps
+//! again until the
 //! next oldest row expires. It never polls: with nothing stored it wakes one TTL from now (no
 //! row stored later can expire sooner). Events that still have a queued delivery or a pending
 //! retry, and their attempts, are kept; when a run had to keep some, the next run comes
@@ -21,7 +23,7 @@ use crate::clock::Clock;
 use crate::store::{Store, StoreError, SweepCursor};
 
 /// Rows one write job examines at most.
-pub const BATCH_ROWS: usize = 1_000;
+pub const BATCH_ROWS: usize = 250;
 /// How long expired rows kept for a queued delivery wait before the next look.
 pub const PROTECTED_RECHECK: Duration = Duration::from_secs(3_600);
 /// How long the sweep waits after a storage error before trying again.
@@ -124,6 +126,7 @@ async fn sweep(
     let mut cursor = SweepCursor::default();
     let mut totals = RunTotals::default();
     loop {
+        let began = Instant::now();
         let batch = tokio::select! {
             biased;
             _ = &mut *stopped => return Ok(None),
@@ -136,6 +139,13 @@ async fn sweep(
             return Ok(Some(totals));
         }
         cursor = batch.cursor;
+        // Leave the writer (and the CPU) to publishes and deliveries for as long again as this
+        // batch took: a long sweep runs at most about half the time.
+        tokio::select! {
+            biased;
+            _ = &mut *stopped => return Ok(None),
+            () = tokio::time::sleep(began.elapsed()) => {}
+        }
     }
 }
 
