@@ -58,6 +58,15 @@ pub(super) fn stamped_version(db: &impl ReadableDatabase) -> Result<Option<u32>,
     Ok(Some(u32::from_be_bytes(bytes)))
 }
 
+/// Records in `meta` that the upgrade has begun (its copy is kept).
+pub(super) fn mark_started(db: &Database) -> Result<(), StoreError> {
+    let txn = db.begin_write()?;
+    txn.open_table(tables::META)?
+        .insert(STARTED, [1u8].as_slice())?;
+    txn.commit()?;
+    Ok(())
+}
+
 fn started(db: &impl ReadableDatabase) -> Result<bool, StoreError> {
     let txn = db.begin_read()?;
     Ok(txn.open_table(tables::META)?.get(STARTED)?.is_some())
@@ -106,10 +115,7 @@ pub(super) fn upgrade(
             keep_copy(path, &copy)?;
             reopen(path)?
         };
-        let txn = db.begin_write()?;
-        txn.open_table(tables::META)?
-            .insert(STARTED, [1u8].as_slice())?;
-        txn.commit()?;
+        mark_started(&db)?;
         db
     };
     tracing::info!(
@@ -177,97 +183,123 @@ fn keep_copy(path: &Path, copy: &Path) -> Result<(), StoreError> {
 }
 
 /// Moves every event to `event_log` at a position made of its ingestion time and a sequence
-/// number (the move's count), and points `event_ingested` at it. Returns how many moved.
+/// number, and points `event_ingested` at it. Returns how many moved.
 fn move_events(db: &Database, now_ms: i64) -> Result<u64, StoreError> {
     let mut moved = 0;
-    // Past any position an interrupted earlier run gave out.
-    let mut sequence = {
-        let txn = db.begin_write()?;
-        let log = txn.open_table(tables::EVENT_LOG)?;
-        let next = log
-            .last()?
-            .and_then(|(key, _)| tables::split_position(key.value()))
-            .map_or(0, |(_, seq)| seq.saturating_add(1));
-        drop(log);
-        txn.abort()?;
-        next
-    };
+    let mut sequence = next_sequence(db)?;
     loop {
-        let txn = db.begin_write()?;
-        let batch: Vec<(String, Vec<u8>)> = {
-            let events = txn.open_table(legacy::EVENTS)?;
-            let mut rows = Vec::new();
-            for row in events.iter()?.take(BATCH) {
-                let (id, bytes) = row?;
-                rows.push((id.value().to_string(), bytes.value().to_vec()));
-            }
-            rows
-        };
-        if batch.is_empty() {
+        let batch = move_event_batch(db, now_ms, &mut sequence, BATCH)?;
+        if batch == 0 {
             return Ok(moved);
         }
-        {
-            let mut events = txn.open_table(legacy::EVENTS)?;
-            let mut ingested = txn.open_table(tables::EVENT_INGESTED)?;
-            let mut log = txn.open_table(tables::EVENT_LOG)?;
-            for (id, bytes) in &batch {
-                let known = ingested
-                    .get(id.as_str())?
-                    .and_then(|v| tables::ingested_ms_of(v.value()));
-                let ms = match known {
-                    Some(ms) => ms,
-                    None => {
-                        let event: Event = codec::decode("events", bytes)?;
-                        event.time_nanos.div_euclid(1_000_000).min(now_ms).max(0) as u64
-                    }
-                };
-                let position = tables::log_position(ms, sequence);
-                sequence += 1;
-                log.insert(position.as_slice(), bytes.as_slice())?;
-                ingested.insert(id.as_str(), position.as_slice())?;
-                events.remove(id.as_str())?;
-            }
-        }
-        txn.commit()?;
-        moved += batch.len() as u64;
+        moved += batch;
     }
+}
+
+/// The sequence number after the last position in `event_log`: past any position an
+/// interrupted earlier run gave out.
+pub(super) fn next_sequence(db: &Database) -> Result<u64, StoreError> {
+    let txn = db.begin_read()?;
+    let log = txn.open_table(tables::EVENT_LOG)?;
+    let next = log
+        .last()?
+        .and_then(|(key, _)| tables::split_position(key.value()))
+        .map_or(0, |(_, seq)| seq.saturating_add(1));
+    Ok(next)
+}
+
+/// Moves up to `limit` events in one transaction; returns how many moved.
+pub(super) fn move_event_batch(
+    db: &Database,
+    now_ms: i64,
+    sequence: &mut u64,
+    limit: usize,
+) -> Result<u64, StoreError> {
+    let txn = db.begin_write()?;
+    let batch: Vec<(String, Vec<u8>)> = {
+        let events = txn.open_table(legacy::EVENTS)?;
+        let mut rows = Vec::new();
+        for row in events.iter()?.take(limit) {
+            let (id, bytes) = row?;
+            rows.push((id.value().to_string(), bytes.value().to_vec()));
+        }
+        rows
+    };
+    if batch.is_empty() {
+        txn.abort()?;
+        return Ok(0);
+    }
+    {
+        let mut events = txn.open_table(legacy::EVENTS)?;
+        let mut ingested = txn.open_table(tables::EVENT_INGESTED)?;
+        let mut log = txn.open_table(tables::EVENT_LOG)?;
+        for (id, bytes) in &batch {
+            let known = ingested
+                .get(id.as_str())?
+                .and_then(|v| tables::ingested_ms_of(v.value()));
+            let ms = match known {
+                Some(ms) => ms,
+                None => {
+                    let event: Event = codec::decode("events", bytes)?;
+                    event.time_nanos.div_euclid(1_000_000).min(now_ms).max(0) as u64
+                }
+            };
+            let position = tables::log_position(ms, *sequence);
+            *sequence += 1;
+            log.insert(position.as_slice(), bytes.as_slice())?;
+            ingested.insert(id.as_str(), position.as_slice())?;
+            events.remove(id.as_str())?;
+        }
+    }
+    txn.commit()?;
+    Ok(batch.len() as u64)
 }
 
 /// Moves every attempt to `attempt_log` under its time. Returns how many moved.
 fn move_attempts(db: &Database) -> Result<u64, StoreError> {
     let mut moved = 0;
     loop {
-        let txn = db.begin_write()?;
-        let batch: Vec<(String, Vec<u8>)> = {
-            let attempts = txn.open_table(legacy::ATTEMPTS)?;
-            let mut rows = Vec::new();
-            for row in attempts.iter()?.take(BATCH) {
-                let (id, bytes) = row?;
-                rows.push((id.value().to_string(), bytes.value().to_vec()));
-            }
-            rows
-        };
-        if batch.is_empty() {
+        let batch = move_attempt_batch(db, BATCH)?;
+        if batch == 0 {
             return Ok(moved);
         }
-        {
-            let mut attempts = txn.open_table(legacy::ATTEMPTS)?;
-            let mut times = txn.open_table(tables::ATTEMPT_TIME)?;
-            let mut log = txn.open_table(tables::ATTEMPT_LOG)?;
-            for (id, bytes) in &batch {
-                let attempt: Attempt = codec::decode("attempts", bytes)?;
-                log.insert(
-                    tables::time_key(attempt.time_nanos, id).as_slice(),
-                    bytes.as_slice(),
-                )?;
-                times.insert(
-                    id.as_str(),
-                    tables::ordered_i64(attempt.time_nanos).as_slice(),
-                )?;
-                attempts.remove(id.as_str())?;
-            }
-        }
-        txn.commit()?;
-        moved += batch.len() as u64;
+        moved += batch;
     }
+}
+
+/// Moves up to `limit` attempts in one transaction; returns how many moved.
+pub(super) fn move_attempt_batch(db: &Database, limit: usize) -> Result<u64, StoreError> {
+    let txn = db.begin_write()?;
+    let batch: Vec<(String, Vec<u8>)> = {
+        let attempts = txn.open_table(legacy::ATTEMPTS)?;
+        let mut rows = Vec::new();
+        for row in attempts.iter()?.take(limit) {
+            let (id, bytes) = row?;
+            rows.push((id.value().to_string(), bytes.value().to_vec()));
+        }
+        rows
+    };
+    if batch.is_empty() {
+        txn.abort()?;
+        return Ok(0);
+    }
+    {
+        let mut attempts = txn.open_table(legacy::ATTEMPTS)?;
+        let mut times = txn.open_table(tables::ATTEMPT_TIME)?;
+        let mut log = txn.open_table(tables::ATTEMPT_LOG)?;
+        for (id, bytes) in &batch {
+            let attempt: Attempt = codec::decode("attempts", bytes)?;
+            log.insert(
+                tables::time_key(attempt.time_nanos, id).as_slice(),
+                bytes.as_slice(),
+            )?;
+            times.insert(
+                id.as_str(),
+                tables::ordered_i64(attempt.time_nanos).as_slice(),
+            )?;
+            attempts.remove(id.as_str())?;
+        }
+    }
+    txn.commit()?;
+    Ok(batch.len() as u64)
 }

@@ -89,6 +89,13 @@ impl World {
         self.thread = thread;
     }
 
+    /// Restarts, running `between` on the data directory while the store is closed.
+    async fn restart_with(&mut self, between: impl FnOnce(&std::path::Path)) {
+        let (store, thread) = open_after_running(self, between).await;
+        self.store = store;
+        self.thread = thread;
+    }
+
     fn destination(&self, tenant: &str, id: &str) -> Destination {
         Destination {
             created_at_ms: self.now_ms,
@@ -256,6 +263,13 @@ impl World {
 
 /// Closes the world's store (dropping every handle, joining the writer) and opens it again.
 async fn open_after(world: &mut World) -> (Store, StoreThread) {
+    open_after_running(world, |_| {}).await
+}
+
+async fn open_after_running(
+    world: &mut World,
+    between: impl FnOnce(&std::path::Path),
+) -> (Store, StoreThread) {
     let placeholder = tempfile::tempdir().expect("tempdir");
     let (spare, spare_thread) = Store::open(placeholder.path()).expect("spare store");
     let old = std::mem::replace(&mut world.store, spare);
@@ -265,6 +279,7 @@ async fn open_after(world: &mut World) -> (Store, StoreThread) {
         old_thread.join(Duration::from_secs(10)).await,
         "writer did not stop"
     );
+    between(world.dir.path());
     open(world.dir.path())
 }
 
@@ -811,4 +826,63 @@ async fn a_schema_1_file_is_upgraded_on_open_with_every_record_and_listing_intac
         let stamped = super::migrate::stamped_version(world.store.db.as_ref()).expect("version");
         assert_eq!(stamped, Some(tables::SCHEMA_VERSION));
     }
+}
+
+#[tokio::test]
+async fn an_upgrade_interrupted_halfway_is_finished_by_the_next_start() {
+    use super::migrate;
+    let mut world = World::new();
+    let mut rng = Rng(5);
+    for _ in 0..200 {
+        world.step(&mut rng).await;
+    }
+    let mut events: Vec<Event> = table_records(&world.store, "event_log", tables::EVENT_LOG);
+    let mut attempts: Vec<Attempt> =
+        table_records(&world.store, "attempt_log", tables::ATTEMPT_LOG);
+    assert!(
+        events.len() > 2 && attempts.len() > 5,
+        "{} events, {} attempts",
+        events.len(),
+        attempts.len()
+    );
+    rewrite_as_schema_1(&world.store, true).await;
+    let now_ms = world.now_ms;
+    world
+        .restart_with(|dir| {
+            // The first start: copy, mark, move some events and attempts, then "crash".
+            let path = dir.join(crate::store::STORE_FILE);
+            assert!(migrate::keep_copy_before_opening(&path).expect("copy"));
+            let db = redb::Database::create(&path).expect("open");
+            migrate::mark_started(&db).expect("mark");
+            let mut sequence = migrate::next_sequence(&db).expect("sequence");
+            assert_eq!(
+                migrate::move_event_batch(&db, now_ms, &mut sequence, 2).expect("events"),
+                2
+            );
+            assert_eq!(migrate::move_attempt_batch(&db, 5).expect("attempts"), 5);
+            drop(db);
+            // Whatever the next start does, it must not take a new copy of this half-moved
+            // file over the one kept before.
+            std::fs::write(dir.join(migrate::SCHEMA1_COPY), b"the copy kept first")
+                .expect("mark the copy");
+        })
+        .await;
+    let report = world.store.check_consistency().expect("check");
+    assert!(report.is_consistent(), "{report:?}");
+    let mut events_after: Vec<Event> = table_records(&world.store, "event_log", tables::EVENT_LOG);
+    let mut attempts_after: Vec<Attempt> =
+        table_records(&world.store, "attempt_log", tables::ATTEMPT_LOG);
+    for list in [&mut events, &mut events_after] {
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    for list in [&mut attempts, &mut attempts_after] {
+        list.sort_by(|a, b| a.id.cmp(&b.id));
+    }
+    assert_eq!(events_after, events);
+    assert_eq!(attempts_after, attempts);
+    assert_listings_agree(&world.store, 5);
+    let copy = std::fs::read(world.dir.path().join(migrate::SCHEMA1_COPY)).expect("copy");
+    assert_eq!(copy, b"the copy kept first");
+    let stamped = migrate::stamped_version(world.store.db.as_ref()).expect("version");
+    assert_eq!(stamped, Some(tables::SCHEMA_VERSION));
 }
