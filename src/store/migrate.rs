@@ -200,7 +200,11 @@ fn move_events(db: &Database, now_ms: i64) -> Result<u64, StoreError> {
 /// interrupted earlier run gave out.
 pub(super) fn next_sequence(db: &Database) -> Result<u64, StoreError> {
     let txn = db.begin_read()?;
-    let log = txn.open_table(tables::EVENT_LOG)?;
+    let log = match txn.open_table(tables::EVENT_LOG) {
+        Ok(log) => log,
+        Err(TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
     let next = log
         .last()?
         .and_then(|(key, _)| tables::split_position(key.value()))
