@@ -25,17 +25,22 @@ impl LogSequence {
     pub(super) fn after_last(
         log: &impl ReadableTable<&'static [u8], &'static [u8]>,
     ) -> Result<LogSequence, StoreError> {
-        let last = log
-            .last()?
-            .and_then(|(key, _)| tables::split_position(key.value()))
-            .map(|(_, seq)| seq.saturating_add(1))
-            .unwrap_or(0);
-        Ok(LogSequence(AtomicU64::new(last)))
+        Ok(LogSequence(AtomicU64::new(sequence_after_last(log)?)))
     }
 
     fn next(&self) -> u64 {
         self.0.fetch_add(1, Ordering::Relaxed)
     }
+}
+
+/// The sequence number after the last position in `log` (0 when it is empty).
+pub(super) fn sequence_after_last(
+    log: &impl ReadableTable<&'static [u8], &'static [u8]>,
+) -> Result<u64, StoreError> {
+    let last = log.last()?;
+    Ok(last
+        .and_then(|(key, _)| tables::split_position(key.value()))
+        .map_or(0, |(_, seq)| seq.saturating_add(1)))
 }
 
 /// Stores an event ingested at `ingested_ms` with its id and listing rows, at a fresh position

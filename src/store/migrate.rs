@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use redb::{Database, ReadableDatabase, ReadableTable, TableError};
 
-use super::{codec, legacy, repair, tables, StoreError};
+use super::{codec, legacy, log_records, repair, tables, StoreError};
 use crate::model::event::{Attempt, Event};
 
 /// Name of the copy kept beside the data file.
@@ -205,11 +205,7 @@ pub(super) fn next_sequence(db: &Database) -> Result<u64, StoreError> {
         Err(TableError::TableDoesNotExist(_)) => return Ok(0),
         Err(e) => return Err(e.into()),
     };
-    let next = log
-        .last()?
-        .and_then(|(key, _)| tables::split_position(key.value()))
-        .map_or(0, |(_, seq)| seq.saturating_add(1));
-    Ok(next)
+    log_records::sequence_after_last(&log)
 }
 
 /// Moves up to `limit` events in one transaction; returns how many moved.
