@@ -180,6 +180,9 @@ pub async fn start(
         config.auth_disabled,
     )?;
     log_key_source(&resolved.api_key_source);
+    if let Some(warning) = crate::config::upstream::warning(&config.unacted_settings) {
+        tracing::warn!("{warning}");
+    }
     let (store, store_thread) = Store::open_at(&config.data_dir, clock.now_ms())?;
     store.set_commit_interval(config.commit_interval);
     let dispatcher = Dispatcher::start(

@@ -3,6 +3,7 @@
 
 pub mod settings;
 pub mod sources;
+pub mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -99,6 +100,9 @@ pub struct Config {
     pub log_retention_ttl: Duration,
     /// The layered raw values, kept for `outpost config`.
     pub raw: RawValues,
+    /// Upstream settings present in the environment or the file that outpost does not act on
+    /// (see `upstream.rs`), named in a warning at start.
+    pub unacted_settings: Vec<String>,
 }
 
 struct Reader<'a> {
@@ -218,10 +222,22 @@ impl Config {
     /// process environment.
     pub fn load(explicit_file: Option<&Path>) -> Result<Config, ConfigError> {
         let file = sources::config_file_path(explicit_file);
-        let raw = sources::layered(file.as_deref(), &|name| {
-            std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
-        })?;
-        Config::from_raw(raw)
+        let mut unacted = Vec::new();
+        let raw = sources::layered_noting(
+            file.as_deref(),
+            &|name| std::env::var_os(name).map(|v| v.to_string_lossy().into_owned()),
+            &mut unacted,
+        )?;
+        unacted.extend(
+            std::env::vars_os()
+                .filter_map(|(name, _)| name.into_string().ok())
+                .filter(|name| self::upstream::classify(name).is_some()),
+        );
+        unacted.sort();
+        unacted.dedup();
+        let mut config = Config::from_raw(raw)?;
+        config.unacted_settings = unacted;
+        Ok(config)
     }
 
     /// Defaults overlaid with the settings `lookup` answers for (by upstream variable name),
@@ -377,6 +393,7 @@ impl Config {
             shutdown_timeout: Duration::from_secs(r.number("SHUTDOWN_TIMEOUT_SECONDS")?),
             log_retention_ttl: retention_ttl(&r)?,
             raw: raw.clone(),
+            unacted_settings: Vec::new(),
         };
         if !matches!(
             config.log_level.as_str(),
@@ -519,6 +536,25 @@ mod tests {
         assert_eq!(c.webhook.timestamp_header, HeaderName::Omitted);
         assert_eq!(c.webhook.signature_header, HeaderName::Prefixed);
         assert!(raw_with(&[("DESTINATIONS_WEBHOOK_TOPIC_HEADER_NAME", "Host")]).is_err());
+    }
+
+    #[test]
+    fn upstream_settings_in_the_file_are_noted_not_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outpost.toml");
+        std::fs::write(
+            &path,
+            "redis_host = \"r\"\nportal_logo = \"l\"\napi_port = 4000\n",
+        )
+        .unwrap();
+        let mut unacted = Vec::new();
+        let raw = sources::layered_noting(Some(&path), &|_| None, &mut unacted).unwrap();
+        unacted.sort();
+        assert_eq!(unacted, ["PORTAL_LOGO", "REDIS_HOST"]);
+        assert_eq!(Config::from_raw(raw).unwrap().api_port, 4000);
+        // A name upstream does not have either is still refused.
+        std::fs::write(&path, "api_prot = 1\n").unwrap();
+        assert!(sources::layered(Some(&path), &|_| None).is_err());
     }
 
     #[test]

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use super::settings::{aliases_of, find, SETTINGS};
+use super::upstream;
 use super::ConfigError;
 
 /// Raw setting values by name, after layering. Absent = unset.
@@ -37,8 +38,13 @@ fn toml_scalar(key: &str, value: &toml::Value) -> Result<String, ConfigError> {
     }
 }
 
-/// Reads the TOML file into raw values. Keys are setting names in lowercase.
-pub fn read_file(path: &Path, into: &mut RawValues) -> Result<(), ConfigError> {
+/// Reads the TOML file into raw values. Keys are setting names in lowercase. Upstream settings
+/// outpost does not act on are not errors: their names go to `unacted`.
+pub fn read_file(
+    path: &Path,
+    into: &mut RawValues,
+    unacted: &mut Vec<String>,
+) -> Result<(), ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|e| ConfigError::File {
         path: path.to_path_buf(),
         reason: e.to_string(),
@@ -53,6 +59,10 @@ pub fn read_file(path: &Path, into: &mut RawValues) -> Result<(), ConfigError> {
         find(&key.to_ascii_uppercase()).map(|s| s.name) == Some(key.to_ascii_uppercase().as_str())
     });
     for (key, value) in entries {
+        if upstream::classify(&key.to_ascii_uppercase()).is_some() {
+            unacted.push(key.to_ascii_uppercase());
+            continue;
+        }
         let setting = find(&key.to_ascii_uppercase()).ok_or_else(|| ConfigError::File {
             path: path.to_path_buf(),
             reason: format!("unknown setting `{key}`"),
@@ -83,6 +93,15 @@ pub fn layered(
     file: Option<&Path>,
     env: &dyn Fn(&str) -> Option<String>,
 ) -> Result<RawValues, ConfigError> {
+    layered_noting(file, env, &mut Vec::new())
+}
+
+/// As [`layered`], also noting the upstream settings of the file that outpost does not act on.
+pub fn layered_noting(
+    file: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+    unacted: &mut Vec<String>,
+) -> Result<RawValues, ConfigError> {
     let mut values = RawValues::new();
     for setting in SETTINGS {
         if let Some(default) = setting.default {
@@ -90,7 +109,7 @@ pub fn layered(
         }
     }
     if let Some(path) = file {
-        read_file(path, &mut values)?;
+        read_file(path, &mut values, unacted)?;
     }
     for setting in SETTINGS {
         let value = env(setting.name).or_else(|| aliases_of(setting.name).find_map(env));

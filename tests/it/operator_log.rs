@@ -197,3 +197,48 @@ async fn json_format_writes_one_object_per_line() {
     assert_eq!(attempt["code"], "200");
     assert!(attempt["duration_ms"].is_number(), "{attempt}");
 }
+
+#[tokio::test]
+async fn one_warning_names_the_upstream_settings_outpost_does_not_act_on() {
+    // From the environment and from outpost.toml in the working directory.
+    let temp = tempfile::tempdir().expect("tempdir");
+    std::fs::write(
+        temp.path().join("outpost.toml"),
+        "postgres_url = \"postgres://db/outpost\"\nportal_logo = \"https://example.com/l.png\"\n",
+    )
+    .expect("config file");
+    let mut server = ProcessServer::start(ServerOptions {
+        data_dir: Some(temp.path().join("data")),
+        ..ServerOptions::default()
+            .env("AES_ENCRYPTION_SECRET", "s3cret")
+            .env("REDIS_HOST", "redis")
+            .env("CLICKHOUSE_LOG_RETENTION_TTL_DAYS", "7")
+    });
+    let log = server.log_text();
+    let warnings: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("upstream settings set but unused"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{log}");
+    let warning = warnings[0];
+    assert!(warning.contains("WARN"), "{warning}");
+    assert!(
+        warning.contains("AES_ENCRYPTION_SECRET, PORTAL_LOGO (not supported yet)"),
+        "{warning}"
+    );
+    assert!(
+        warning.contains("POSTGRES_URL, REDIS_HOST are upstream's infrastructure and not needed"),
+        "{warning}"
+    );
+    // A setting outpost acts on (here through its upstream alias) is not named, and no value
+    // is printed.
+    assert!(
+        !warning.contains("CLICKHOUSE_LOG_RETENTION_TTL_DAYS"),
+        "{warning}"
+    );
+    assert!(
+        !warning.contains("s3cret") && !warning.contains("postgres://"),
+        "{warning}"
+    );
+    assert!(server.stop().success());
+}
