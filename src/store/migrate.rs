@@ -216,15 +216,7 @@ pub(super) fn move_event_batch(
     limit: usize,
 ) -> Result<u64, StoreError> {
     let txn = db.begin_write()?;
-    let batch: Vec<(String, Vec<u8>)> = {
-        let events = txn.open_table(legacy::EVENTS)?;
-        let mut rows = Vec::new();
-        for row in events.iter()?.take(limit) {
-            let (id, bytes) = row?;
-            rows.push((id.value().to_string(), bytes.value().to_vec()));
-        }
-        rows
-    };
+    let batch = first_rows(&txn, legacy::EVENTS, limit)?;
     if batch.is_empty() {
         txn.abort()?;
         return Ok(0);
@@ -255,6 +247,21 @@ pub(super) fn move_event_batch(
     Ok(batch.len() as u64)
 }
 
+/// The first `limit` rows (id, record bytes) of a schema-1 table keyed by id.
+fn first_rows(
+    txn: &redb::WriteTransaction,
+    table: redb::TableDefinition<&str, &[u8]>,
+    limit: usize,
+) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    let table = txn.open_table(table)?;
+    let mut rows = Vec::new();
+    for row in table.iter()?.take(limit) {
+        let (id, bytes) = row?;
+        rows.push((id.value().to_string(), bytes.value().to_vec()));
+    }
+    Ok(rows)
+}
+
 /// Moves every attempt to `attempt_log` under its time. Returns how many moved.
 fn move_attempts(db: &Database) -> Result<u64, StoreError> {
     let mut moved = 0;
@@ -270,15 +277,7 @@ fn move_attempts(db: &Database) -> Result<u64, StoreError> {
 /// Moves up to `limit` attempts in one transaction; returns how many moved.
 pub(super) fn move_attempt_batch(db: &Database, limit: usize) -> Result<u64, StoreError> {
     let txn = db.begin_write()?;
-    let batch: Vec<(String, Vec<u8>)> = {
-        let attempts = txn.open_table(legacy::ATTEMPTS)?;
-        let mut rows = Vec::new();
-        for row in attempts.iter()?.take(limit) {
-            let (id, bytes) = row?;
-            rows.push((id.value().to_string(), bytes.value().to_vec()));
-        }
-        rows
-    };
+    let batch = first_rows(&txn, legacy::ATTEMPTS, limit)?;
     if batch.is_empty() {
         txn.abort()?;
         return Ok(0);
