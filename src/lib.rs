@@ -3,6 +3,7 @@
 //! the `outpost` binary (`main.rs`) only parses the command line and calls in here.
 #![forbid(unsafe_code)]
 
+pub mod alerts;
 pub mod api;
 pub mod cli;
 pub mod clock;
@@ -15,6 +16,7 @@ pub mod instance;
 pub mod logging;
 pub mod model;
 pub mod notify;
+pub mod operator_events;
 pub mod output;
 pub mod retention;
 pub mod serve;

@@ -26,8 +26,9 @@ use crate::instance::{self, InstanceError};
 use crate::model::destination_type::{DestinationKind, Registry, RegistryError};
 use crate::model::secret::SecretTemplate;
 use crate::model::topics::TopicRules;
+use crate::operator_events::{HttpSink, Sender, SinkSettings};
 use crate::retention::{self, Retention, RetentionStatus};
-use crate::store::{Store, StoreError, STORE_FILE};
+use crate::store::{OutcomeRules, Store, StoreError, STORE_FILE};
 use crate::template::TemplateError;
 
 /// How long open requests may take to finish after a shutdown signal.
@@ -55,6 +56,8 @@ pub enum ServeError {
     Webhook(#[from] WebhookConfigError),
     #[error("cannot listen on {addr}: {reason}")]
     Bind { addr: String, reason: String },
+    #[error("operator events: {0}")]
+    OperatorEvents(#[from] crate::operator_events::SinkError),
     #[error("cannot start the async runtime: {0}")]
     Runtime(std::io::Error),
 }
@@ -151,6 +154,41 @@ pub fn check_settings(config: &Config) -> Result<(), ServeError> {
     prepare(config).map(drop)
 }
 
+/// Logs the alert and operator event settings and starts the operator event sender when events
+/// have somewhere to go.
+fn start_operator_events(config: &Config, store: &Store) -> Result<Option<Sender>, ServeError> {
+    tracing::info!("alerts: {}", config.alerts.describe());
+    let settings = &config.operator_events;
+    if !settings.topics.unknown.is_empty() {
+        tracing::warn!(
+            "OPERATOR_EVENTS_TOPICS names {}, which are not operator event topics; they are ignored",
+            settings.topics.unknown.join(", ")
+        );
+    }
+    let (line, warn) = settings.describe();
+    if warn {
+        tracing::warn!("{line}");
+    } else {
+        tracing::info!("{line}");
+    }
+    if store.outbox_len() > 0 {
+        tracing::info!(
+            waiting = store.outbox_len(),
+            "operator events wait in the outbox"
+        );
+    }
+    match &settings.sink {
+        Some(SinkSettings::Http {
+            url,
+            signing_secret,
+        }) => {
+            let sink = HttpSink::new(url, signing_secret.as_deref(), &config.http_user_agent)?;
+            Ok(Some(Sender::start(store.clone(), sink)))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Starts outpost on `listener`: takes the data directory (one server per directory), resolves
 /// credentials, opens the store, starts the dispatcher and serves the API until
 /// [`ServerHandle::shutdown`].
@@ -185,6 +223,12 @@ pub async fn start(
     }
     let (store, store_thread) = Store::open_at(&config.data_dir, clock.now_ms())?;
     store.set_commit_interval(config.commit_interval);
+    store.set_outcome_rules(OutcomeRules {
+        alerts: config.alerts.clone(),
+        events: config.operator_events.clone(),
+        clock: clock.clone(),
+    });
+    let operator_events = start_operator_events(&config, &store)?;
     let dispatcher = Dispatcher::start(
         store.clone(),
         Providers::new().with(DestinationKind::Webhook, Arc::new(webhook)),
@@ -245,6 +289,9 @@ pub async fn start(
             retention.shutdown().await;
         }
         dispatcher.shutdown(state.config.shutdown_timeout).await;
+        if let Some(sender) = operator_events {
+            sender.shutdown().await;
+        }
         drop(state);
         if !store_thread.join(WRITER_GRACE).await {
             tracing::warn!(

@@ -8,11 +8,13 @@ pub mod upstream;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use crate::alerts::AlertRules;
 use crate::disk_budget::Limits;
 use crate::model::destination_type::WebhookMode;
 use crate::model::ids::{IdGenerator, IdKind};
 use crate::model::retry::RetryPolicy;
 use crate::model::signing::{SignatureAlgorithm, SignatureEncoding};
+use crate::operator_events::{OperatorEventSettings, SinkSettings, TopicFilter};
 use sources::RawValues;
 
 #[derive(Debug, thiserror::Error)]
@@ -98,6 +100,10 @@ pub struct Config {
     /// How long events and attempts are kept (`LOG_RETENTION_TTL_SECONDS` when above 0, else
     /// `LOG_RETENTION_TTL_DAYS`); zero keeps everything.
     pub log_retention_ttl: Duration,
+    /// `ALERT_*`: consecutive-failure and exhausted-retries alerts, auto-disable.
+    pub alerts: AlertRules,
+    /// `OPERATOR_EVENTS_*`: which operator events are emitted and where they go.
+    pub operator_events: OperatorEventSettings,
     /// The layered raw values, kept for `outpost config`.
     pub raw: RawValues,
     /// Upstream settings present in the environment or the file that outpost does not act on
@@ -200,6 +206,54 @@ fn valid_deployment_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// `ALERT_*`: unset and set-empty differ for the count and the window (see `settings.rs`).
+fn alert_rules(r: &Reader<'_>, retry: &RetryPolicy) -> Result<AlertRules, ConfigError> {
+    let consecutive_failure_count = match r.get("ALERT_CONSECUTIVE_FAILURE_COUNT") {
+        None => Some(100),
+        Some(text) if text.trim().is_empty() => None,
+        Some(_) => Some(r.positive("ALERT_CONSECUTIVE_FAILURE_COUNT")?),
+    };
+    let exhausted_retries_window_seconds = match r.get("ALERT_EXHAUSTED_RETRIES_WINDOW_SECONDS") {
+        None => Some(3600),
+        Some(text) if text.trim().is_empty() => None,
+        Some(_) => Some(r.number("ALERT_EXHAUSTED_RETRIES_WINDOW_SECONDS")?),
+    };
+    Ok(AlertRules {
+        consecutive_failure_count,
+        auto_disable: r.boolean("ALERT_AUTO_DISABLE_DESTINATION")?,
+        exhausted_retries_window_seconds,
+        max_retries: retry.max_retries(),
+    })
+}
+
+/// `OPERATOR_EVENTS_*`: the topics, the HTTP sink and the deployment id of the envelope.
+fn operator_event_settings(
+    r: &Reader<'_>,
+    deployment_id: Option<String>,
+) -> Result<OperatorEventSettings, ConfigError> {
+    let sink = match r.optional("OPERATOR_EVENTS_HTTP_URL") {
+        None => None,
+        Some(url) => {
+            let parsed: Option<hyper::Uri> = url.parse().ok();
+            let usable = parsed.as_ref().is_some_and(|uri| {
+                matches!(uri.scheme_str(), Some("http" | "https")) && uri.host().is_some()
+            });
+            if !usable {
+                return Err(r.invalid("OPERATOR_EVENTS_HTTP_URL", "expected an http or https URL"));
+            }
+            Some(SinkSettings::Http {
+                url,
+                signing_secret: r.optional("OPERATOR_EVENTS_HTTP_SIGNING_SECRET"),
+            })
+        }
+    };
+    Ok(OperatorEventSettings {
+        topics: TopicFilter::parse(&r.text("OPERATOR_EVENTS_TOPICS")),
+        sink,
+        deployment_id,
+    })
 }
 
 /// The log retention TTL: `LOG_RETENTION_TTL_SECONDS` when set above 0, else
@@ -358,6 +412,8 @@ impl Config {
             "json" => LogFormat::Json,
             _ => return Err(r.invalid("LOG_FORMAT", "expected text or json")),
         };
+        let alerts = alert_rules(&r, &retry)?;
+        let operator_events = operator_event_settings(&r, deployment_id.clone())?;
         let config = Config {
             log_level: r.text("LOG_LEVEL"),
             log_format,
@@ -392,6 +448,8 @@ impl Config {
                 .positive("DELIVERY_MAX_CONCURRENCY_PER_DESTINATION")?,
             shutdown_timeout: Duration::from_secs(r.number("SHUTDOWN_TIMEOUT_SECONDS")?),
             log_retention_ttl: retention_ttl(&r)?,
+            alerts,
+            operator_events,
             raw: raw.clone(),
             unacted_settings: Vec::new(),
         };

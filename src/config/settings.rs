@@ -260,6 +260,35 @@ pub const SETTINGS: &[Setting] = &[
         "Deliveries in flight at once to one destination.",
     ),
     s(
+        "ALERT_CONSECUTIVE_FAILURE_COUNT",
+        None,
+        "Failed attempts in a row to one destination that mean 100 %: alerts fire at 50, 70 and 90 % of it and on every failure from 100 %. Unset: 100; set empty: no consecutive-failure alerts.",
+    ),
+    s(
+        "ALERT_AUTO_DISABLE_DESTINATION",
+        Some("false"),
+        "true disables a destination when its consecutive failures reach ALERT_CONSECUTIVE_FAILURE_COUNT.",
+    ),
+    s(
+        "ALERT_EXHAUSTED_RETRIES_WINDOW_SECONDS",
+        None,
+        "At most one exhausted-retries alert per destination within this many seconds. Unset: 3600; 0: every exhaustion alerts; set empty: no exhausted-retries alerts.",
+    ),
+    s(
+        "OPERATOR_EVENTS_TOPICS",
+        None,
+        "Operator event topics to emit, comma-separated, or * for all: alert.destination.consecutive_failure, alert.destination.disabled, alert.attempt.exhausted_retries, attempt.success, attempt.failed, tenant.subscription.updated. Empty: none. Also read as OPERATION_EVENTS_TOPICS.",
+    ),
+    s(
+        "OPERATOR_EVENTS_HTTP_URL",
+        None,
+        "Where operator events are POSTed as JSON (the HTTP sink). Also read as OPERATION_EVENTS_HTTP_URL.",
+    ),
+    secret(
+        "OPERATOR_EVENTS_HTTP_SIGNING_SECRET",
+        "Signs operator events: X-Outpost-Signature: v0=<hex HMAC-SHA256 of the body>. Also read as OPERATION_EVENTS_HTTP_SIGNING_SECRET.",
+    ),
+    s(
         "SHUTDOWN_TIMEOUT_SECONDS",
         Some("10"),
         "How long shutdown waits for in-flight deliveries; the rest stay queued.",
@@ -268,10 +297,18 @@ pub const SETTINGS: &[Setting] = &[
 
 /// Other names a setting answers to, as `(alias, setting)`: upstream's name for a setting
 /// outpost names differently. The setting's own name wins when both are given in one layer.
-pub const ALIASES: &[(&str, &str)] = &[(
-    "CLICKHOUSE_LOG_RETENTION_TTL_DAYS",
-    "LOG_RETENTION_TTL_DAYS",
-)];
+pub const ALIASES: &[(&str, &str)] = &[
+    (
+        "CLICKHOUSE_LOG_RETENTION_TTL_DAYS",
+        "LOG_RETENTION_TTL_DAYS",
+    ),
+    ("OPERATION_EVENTS_TOPICS", "OPERATOR_EVENTS_TOPICS"),
+    ("OPERATION_EVENTS_HTTP_URL", "OPERATOR_EVENTS_HTTP_URL"),
+    (
+        "OPERATION_EVENTS_HTTP_SIGNING_SECRET",
+        "OPERATOR_EVENTS_HTTP_SIGNING_SECRET",
+    ),
+];
 
 /// The setting `name` (or an alias of it) refers to.
 pub fn find(name: &str) -> Option<&'static Setting> {

@@ -118,14 +118,17 @@ mod tests {
         );
         assert_eq!(classify("PORTAL_LOGO"), Some(Unacted::NotSupported));
         assert_eq!(
-            classify("OPERATION_EVENTS_HTTP_URL"),
+            classify("OPERATOR_EVENTS_AWS_SQS_QUEUE_URL"),
             Some(Unacted::NotSupported)
         );
+        assert_eq!(classify("ALERT_CALLBACK_URL"), Some(Unacted::NotSupported));
         assert_eq!(classify("REDIS_HOST"), Some(Unacted::NotNeeded));
         assert_eq!(classify("CLICKHOUSE_ADDR"), Some(Unacted::NotNeeded));
         assert_eq!(classify("SERVICE"), Some(Unacted::NotNeeded));
         // Acted on: a setting of ours or an alias of one.
         assert_eq!(classify("CLICKHOUSE_LOG_RETENTION_TTL_DAYS"), None);
+        assert_eq!(classify("OPERATION_EVENTS_HTTP_URL"), None);
+        assert_eq!(classify("ALERT_AUTO_DISABLE_DESTINATION"), None);
         assert_eq!(classify("API_KEY"), None);
         // Unknown names and bare prefixes are not upstream settings.
         assert_eq!(classify("PORTAL_"), None);

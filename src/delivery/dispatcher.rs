@@ -18,7 +18,9 @@ use crate::model::event::{Attempt, AttemptStatus, DeliveryTask};
 use crate::model::identifiers::{DestinationId, TenantId};
 use crate::model::ids::{IdError, IdGenerator};
 use crate::model::retry::RetryPolicy;
-use crate::store::{DeliverySnapshot, Outcome, QueueKey, QueueListener, Store, StoreError};
+use crate::store::{
+    AttemptContext, DeliverySnapshot, Outcome, QueueKey, QueueListener, Store, StoreError,
+};
 
 /// How long to wait before retrying a task whose outcome could not be committed.
 const STORE_FAILURE_BACKOFF: Duration = Duration::from_secs(1);
@@ -341,6 +343,7 @@ async fn attempt(
         attempt,
         retry_after_ms,
         now_ms,
+        context: Some(Box::new(AttemptContext { event, destination })),
     })))
 }
 

@@ -10,6 +10,7 @@ mod target_cache;
 mod webhook;
 
 pub use dispatcher::{Dispatcher, DispatcherSettings};
+pub use http_client::HttpClient;
 pub use provider::{
     DeliveryFuture, DeliveryOutcome, PrepareError, Provider, Providers, Target, NOT_DELIVERED_CODE,
     UNFORMATTABLE_MESSAGE,

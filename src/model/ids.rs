@@ -96,6 +96,12 @@ fn nanoid(random: Source<'_>) -> Result<String, IdError> {
     Ok(out)
 }
 
+/// A random (version 4) UUID from the operating system's random source: ids of records that
+/// are not events, destinations or attempts (operator events).
+pub fn random_uuid() -> Result<String, IdError> {
+    uuid_v4(&mut random::os_random)
+}
+
 impl IdGenerator {
     fn prefixed(&self, prefix: &str, unix_ms: u64, random: Source<'_>) -> Result<String, IdError> {
         let bare = match self.kind {

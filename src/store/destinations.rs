@@ -4,9 +4,11 @@
 
 use redb::{ReadableTable, Table};
 
+use super::outcome_effects::{subscription, subscription_changed};
 use super::tables::{self, DESTINATIONS, TENANTS};
 use super::{codec, Store, StoreError};
 use crate::model::destination::Destination;
+use crate::operator_events::OperatorTopic;
 
 /// The answer to a create request.
 pub enum CreateDestination {
@@ -50,6 +52,22 @@ fn load(
 }
 
 impl Store {
+    /// What a destination write needs to queue `tenant.subscription.updated`: the outbox, and
+    /// the rules when that topic is emitted.
+    fn subscription_watch(
+        &self,
+    ) -> (
+        std::sync::Arc<super::outbox::OutboxShared>,
+        Option<std::sync::Arc<super::OutcomeRules>>,
+    ) {
+        let rules = self
+            .rules
+            .get()
+            .filter(|rules| rules.events.emits(OperatorTopic::SubscriptionUpdated))
+            .cloned();
+        (self.outbox.clone(), rules)
+    }
+
     /// Stores a new destination unless the tenant is gone, the id is taken, or the tenant is
     /// at `max_per_tenant` destinations.
     pub async fn create_destination(
@@ -57,6 +75,7 @@ impl Store {
         destination: Destination,
         max_per_tenant: usize,
     ) -> Result<CreateDestination, StoreError> {
+        let (outbox, rules) = self.subscription_watch();
         self.writer
             .write(move |ctx| {
                 let tenants = ctx.txn.open_table(TENANTS)?;
@@ -71,10 +90,18 @@ impl Store {
                 if tenant_rows(&table, &destination.tenant_id)?.len() >= max_per_tenant {
                     return Ok(CreateDestination::LimitReached);
                 }
+                let before = match &rules {
+                    Some(_) => Some(subscription(&table, &destination.tenant_id)?),
+                    None => None,
+                };
                 table.insert(
                     key.as_slice(),
                     codec::encode("destinations", &destination)?.as_slice(),
                 )?;
+                drop(table);
+                if let (Some(rules), Some(before)) = (&rules, &before) {
+                    subscription_changed(ctx, rules, &outbox, &destination.tenant_id, before)?;
+                }
                 Ok(CreateDestination::Created(Box::new(destination.clone())))
             })
             .await
@@ -92,6 +119,7 @@ impl Store {
         F: FnMut(Destination) -> Result<Destination, E> + Send + 'static,
         E: Send + 'static,
     {
+        let (outbox, rules) = self.subscription_watch();
         self.writer
             .write(move |ctx| {
                 let mut table = ctx.txn.open_table(DESTINATIONS)?;
@@ -103,10 +131,18 @@ impl Store {
                     Ok(updated) => updated,
                     Err(refusal) => return Ok(Some(Err(refusal))),
                 };
+                let before = match &rules {
+                    Some(_) => Some(subscription(&table, &tenant_id)?),
+                    None => None,
+                };
                 table.insert(
                     key.as_slice(),
                     codec::encode("destinations", &updated)?.as_slice(),
                 )?;
+                drop(table);
+                if let (Some(rules), Some(before)) = (&rules, &before) {
+                    subscription_changed(ctx, rules, &outbox, &tenant_id, before)?;
+                }
                 Ok(Some(Ok(updated)))
             })
             .await
@@ -118,11 +154,23 @@ impl Store {
         tenant_id: String,
         destination_id: String,
     ) -> Result<bool, StoreError> {
+        let (outbox, rules) = self.subscription_watch();
         self.writer
             .write(move |ctx| {
                 let mut table = ctx.txn.open_table(DESTINATIONS)?;
                 let key = tables::destination_key(&tenant_id, &destination_id);
+                let before = match &rules {
+                    Some(_) => Some(subscription(&table, &tenant_id)?),
+                    None => None,
+                };
                 let removed = table.remove(key.as_slice())?.is_some();
+                drop(table);
+                if removed {
+                    super::outcome_effects::destination_deleted(ctx.txn, &key)?;
+                    if let (Some(rules), Some(before)) = (&rules, &before) {
+                        subscription_changed(ctx, rules, &outbox, &tenant_id, before)?;
+                    }
+                }
                 Ok(removed)
             })
             .await

@@ -13,6 +13,8 @@ mod log_records;
 mod logs;
 pub mod maintenance;
 mod migrate;
+mod outbox;
+mod outcome_effects;
 #[cfg(test)]
 mod property_tests;
 mod publish;
@@ -24,7 +26,7 @@ mod tenants;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 
@@ -32,6 +34,8 @@ pub use destinations::CreateDestination;
 pub use error::StoreError;
 pub use logs::{AttemptFilter, EventFilter, Position, TimeRange};
 pub use migrate::SCHEMA1_COPY;
+pub use outbox::{OutboxRow, MAX_OUTBOX_ROWS};
+pub use outcome_effects::{AttemptContext, OutcomeRules, Raised};
 pub use publish::{PublishOutcome, PublishRequest};
 use queue::QueueShared;
 pub use queue::{DeliverySnapshot, Outcome, QueueListener};
@@ -73,6 +77,10 @@ pub struct Store {
     queue: Arc<QueueShared>,
     /// Sequence numbers of event log positions.
     log_sequence: Arc<log_records::LogSequence>,
+    /// The operator event outbox's sequence, count and wake-up signal.
+    outbox: Arc<outbox::OutboxShared>,
+    /// Alert and operator event settings, set once at start; unset: none apply.
+    rules: Arc<OnceLock<Arc<OutcomeRules>>>,
 }
 
 /// Keeps the writer thread joinable for an orderly shutdown.
@@ -118,10 +126,13 @@ impl Store {
                  removed once this version is known to work"
             );
         }
-        let log_sequence = {
+        let (log_sequence, outbox) = {
             let txn = db.begin_read()?;
             let log = txn.open_table(tables::EVENT_LOG)?;
-            Arc::new(log_records::LogSequence::after_last(&log)?)
+            (
+                Arc::new(log_records::LogSequence::after_last(&log)?),
+                Arc::new(outbox::OutboxShared::load(&txn)?),
+            )
         };
         let db = Arc::new(db);
         let (writer, thread) = writer::spawn(db.clone());
@@ -131,6 +142,8 @@ impl Store {
                 writer,
                 queue: Arc::new(QueueShared::default()),
                 log_sequence,
+                outbox,
+                rules: Arc::new(OnceLock::new()),
             },
             StoreThread(thread),
         ))
@@ -140,6 +153,12 @@ impl Store {
     /// (`DATA_COMMIT_INTERVAL_MS`; see `writer.rs`).
     pub fn set_commit_interval(&self, interval: std::time::Duration) {
         self.writer.set_commit_interval(interval);
+    }
+
+    /// Sets the alert and operator event settings every later commit applies. Only the first
+    /// call counts.
+    pub fn set_outcome_rules(&self, rules: OutcomeRules) {
+        let _ = self.rules.set(Arc::new(rules));
     }
 
     fn read(&self) -> Result<ReadTransaction, StoreError> {

@@ -63,8 +63,31 @@ struct World {
     attempt_seq: u64,
 }
 
+/// Alerts that fire often (a streak of 3 disables) and every operator event, kept in the outbox
+/// (no sender runs here).
+fn outcome_rules() -> super::OutcomeRules {
+    super::OutcomeRules {
+        alerts: crate::alerts::AlertRules {
+            consecutive_failure_count: Some(3),
+            auto_disable: true,
+            exhausted_retries_window_seconds: Some(0),
+            max_retries: retry_policy().max_retries(),
+        },
+        events: crate::operator_events::OperatorEventSettings {
+            topics: crate::operator_events::TopicFilter::all(),
+            sink: Some(crate::operator_events::SinkSettings::Http {
+                url: "http://127.0.0.1:9/".into(),
+                signing_secret: None,
+            }),
+            deployment_id: None,
+        },
+        clock: crate::clock::Clock::system(),
+    }
+}
+
 fn open(dir: &Path) -> (Store, StoreThread) {
     let (store, thread) = Store::open(dir).expect("open store");
+    store.set_outcome_rules(outcome_rules());
     // As the dispatcher does at start: moves the queue sequence past every key on disk.
     store.queue_keys().expect("queue keys");
     (store, thread)
@@ -190,6 +213,7 @@ impl World {
                 attempt,
                 retry_after_ms,
                 now_ms: self.now_ms,
+                context: Some(Box::new(super::AttemptContext { event, destination })),
             })
             .await
             .expect("outcome");
@@ -409,6 +433,74 @@ fn assert_listings_agree(store: &Store, seed: u64) {
     }
 }
 
+/// Every attempt left exactly one `attempt.*` operator event; alert state belongs to existing
+/// destinations, and no streak is longer than the failures that end its destination's history.
+fn assert_alerts_agree(store: &Store, seed: u64) {
+    let attempts: Vec<Attempt> = table_records(store, "attempt_log", tables::ATTEMPT_LOG);
+    let txn = store.read().expect("read");
+    let outbox = txn.open_table(tables::OPERATOR_OUTBOX).expect("outbox");
+    let mut attempt_events = std::collections::BTreeMap::new();
+    for row in outbox.iter().expect("iter") {
+        let (_, body) = row.expect("row");
+        let body: serde_json::Value = serde_json::from_slice(body.value()).expect("json body");
+        let topic = body["topic"].as_str().expect("topic").to_string();
+        if topic.starts_with("attempt.") {
+            let id = body["data"]["attempt"]["id"]
+                .as_str()
+                .expect("id")
+                .to_string();
+            *attempt_events.entry(id).or_insert(0) += 1;
+        }
+    }
+    for attempt in &attempts {
+        let sent = attempt_events
+            .get(attempt.id.as_str())
+            .copied()
+            .unwrap_or(0);
+        assert_eq!(sent, 1, "seed {seed}: attempt events of {}", attempt.id);
+    }
+    assert_eq!(attempt_events.len(), attempts.len(), "seed {seed}");
+    let states = txn.open_table(tables::ALERT_STATE).expect("alert_state");
+    let destinations = txn.open_table(tables::DESTINATIONS).expect("destinations");
+    for row in states.iter().expect("iter") {
+        let (key, value) = row.expect("row");
+        let destination: Destination = codec::decode(
+            "destinations",
+            destinations
+                .get(key.value())
+                .expect("get")
+                .unwrap_or_else(|| panic!("seed {seed}: alert state of a missing destination"))
+                .value(),
+        )
+        .expect("destination");
+        let state: crate::alerts::AlertState =
+            codec::decode("alert_state", value.value()).expect("state");
+        let mut history: Vec<&Attempt> = attempts
+            .iter()
+            .filter(|a| a.tenant_id == destination.tenant_id && a.destination_id == destination.id)
+            .collect();
+        history.sort_by(|a, b| a.id.cmp(&b.id));
+        let trailing = history
+            .iter()
+            .rev()
+            .take_while(|a| a.status == AttemptStatus::Failed)
+            .count();
+        assert!(
+            state.consecutive_failures as usize <= trailing,
+            "seed {seed}: streak {} but only {trailing} failures end {}'s history",
+            state.consecutive_failures,
+            destination.id
+        );
+        if state.consecutive_failures >= 3 {
+            assert!(
+                !destination.is_enabled(),
+                "seed {seed}: {} reached the threshold and must be disabled",
+                destination.id
+            );
+        }
+    }
+}
+
 #[tokio::test]
 async fn random_histories_leave_the_store_consistent() {
     let mut saw_republish_history = false;
@@ -421,6 +513,7 @@ async fn random_histories_leave_the_store_consistent() {
         let report = world.store.check_consistency().expect("check");
         assert!(report.is_consistent(), "seed {seed}: {report:?}");
         assert_listings_agree(&world.store, seed);
+        assert_alerts_agree(&world.store, seed);
         world.restart().await;
         let report = world
             .store
@@ -632,6 +725,7 @@ async fn deliver_one(world: &mut World, event_id: &str, success: bool) {
                 attempt,
                 retry_after_ms: (!success).then_some(3_600_000),
                 now_ms: world.now_ms,
+                context: Some(Box::new(super::AttemptContext { event, destination })),
             })
             .await
             .expect("outcome");

@@ -8,6 +8,7 @@ use std::sync::{Arc, OnceLock, Weak};
 
 use redb::{ReadableTable, ReadableTableMetadata, Table};
 
+use super::outcome_effects::{self, AttemptContext, Raised};
 use super::tables::{self, QueueKey};
 use super::writer::WriteCtx;
 use super::{codec, log_records, Store, StoreError};
@@ -54,6 +55,9 @@ pub struct Outcome {
     /// When set, the next automatic attempt is due this many ms after `now_ms`.
     pub retry_after_ms: Option<u64>,
     pub now_ms: i64,
+    /// The event and destination the delivery used, for alerts and operator events; without
+    /// it the outcome moves no alert state.
+    pub context: Option<Box<AttemptContext>>,
 }
 
 fn cancel_pending(
@@ -109,6 +113,26 @@ fn insert_attempt(ctx: &WriteCtx<'_>, attempt: &mut Attempt) -> Result<(), Store
         attempt.attempt_number,
     )?;
     log_records::insert_attempt(ctx.txn, attempt)
+}
+
+/// Logs what an attempt raised, once it is durable.
+fn announce(attempt: &Attempt, raised: &Raised) {
+    for alert in &raised.alerts {
+        tracing::info!(
+            tenant = %attempt.tenant_id,
+            destination = %attempt.destination_id,
+            attempt = %attempt.id,
+            "alert raised: {}",
+            alert.as_str()
+        );
+    }
+    if raised.disabled {
+        tracing::warn!(
+            tenant = %attempt.tenant_id,
+            destination = %attempt.destination_id,
+            "destination disabled after consecutive failures (ALERT_AUTO_DISABLE_DESTINATION)"
+        );
+    }
 }
 
 impl Store {
@@ -190,6 +214,8 @@ impl Store {
     /// Commits a delivery's outcome; returns the key of the follow-up retry row, if any.
     pub async fn record_outcome(&self, outcome: Outcome) -> Result<Option<QueueKey>, StoreError> {
         let shared = self.queue.clone();
+        let outbox = self.outbox.clone();
+        let rules = self.rules.get().cloned();
         self.writer
             .write(move |ctx| {
                 let Outcome {
@@ -198,12 +224,31 @@ impl Store {
                     attempt,
                     retry_after_ms,
                     now_ms,
+                    context,
                 } = &outcome;
                 let (key, retry_after_ms, now_ms) = (*key, *retry_after_ms, *now_ms);
                 let mut attempt = attempt.clone();
+                // An attempt id already on record is a replay: it is recorded once and moves
+                // alert state once.
+                let replay = ctx
+                    .txn
+                    .open_table(tables::ATTEMPT_TIME)?
+                    .get(attempt.id.as_str())?
+                    .is_some();
                 let mut queue = ctx.txn.open_table(tables::QUEUE)?;
                 queue.remove(key.to_bytes().as_slice())?;
-                insert_attempt(ctx, &mut attempt)?;
+                if !replay {
+                    insert_attempt(ctx, &mut attempt)?;
+                    if let (Some(rules), Some(context)) = (&rules, context) {
+                        let raised = outcome_effects::attempt_recorded(
+                            ctx, rules, &outbox, &attempt, context, now_ms,
+                        )?;
+                        if raised != Raised::default() {
+                            let attempt = attempt.clone();
+                            ctx.after_commit(move || announce(&attempt, &raised));
+                        }
+                    }
+                }
                 let success = attempt.status == AttemptStatus::Success;
                 let retry_after_ms = retry_after_ms.filter(|_| !success);
                 // At most one pending retry per pair: a new retry replaces the old one, and a

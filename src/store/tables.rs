@@ -42,6 +42,13 @@ pub const QUEUE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("queue");
 /// `event prefix ++ destination id` → queue key of the pair's pending automatic retry.
 pub const PENDING_RETRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending_retry");
 
+/// `tenant prefix ++ destination id` → `AlertState` record: the destination's failure streak
+/// and when it last raised an exhausted-retries alert. No row: nothing to remember.
+pub const ALERT_STATE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("alert_state");
+/// Sequence number (u64 BE) → operator event body (the JSON the sink receives): events waiting
+/// to be sent, in the order their commits made them.
+pub const OPERATOR_OUTBOX: TableDefinition<&[u8], &[u8]> = TableDefinition::new("operator_outbox");
+
 /// Invokes `$apply!(TABLE)` for every table, so code that must touch all of them (creation,
 /// backup) cannot forget one.
 macro_rules! every_table {
@@ -60,6 +67,8 @@ macro_rules! every_table {
         $apply!(ATTEMPTS_BY_EVENT);
         $apply!(QUEUE);
         $apply!(PENDING_RETRY);
+        $apply!(ALERT_STATE);
+        $apply!(OPERATOR_OUTBOX);
     };
 }
 pub(crate) use every_table;

@@ -83,6 +83,7 @@ impl Store {
                 };
                 for key in keys {
                     destinations.remove(key.as_slice())?;
+                    super::outcome_effects::destination_deleted(ctx.txn, &key)?;
                 }
                 Ok(true)
             })
