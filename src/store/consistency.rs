@@ -489,6 +489,29 @@ fn check_destination_owners(
     Ok(())
 }
 
+/// Every alert state row decodes and belongs to a destination that exists (deleting a
+/// destination deletes its alert state).
+fn check_alert_states(
+    txn: &ReadTransaction,
+    report: &mut ConsistencyReport,
+) -> Result<(), StoreError> {
+    let destinations = txn.open_table(tables::DESTINATIONS)?;
+    let states = txn.open_table(tables::ALERT_STATE)?;
+    for row in states.iter()? {
+        let (key, bytes) = row?;
+        codec::decode::<crate::alerts::AlertState>("alert_state", bytes.value())?;
+        if destinations.get(key.value())?.is_none() {
+            report.problem(|| {
+                format!(
+                    "alert_state row {} belongs to no destination",
+                    show(key.value())
+                )
+            });
+        }
+    }
+    Ok(())
+}
+
 /// Checks every index and cross-table reference of the snapshot `txn`.
 pub fn check(txn: &ReadTransaction) -> Result<ConsistencyReport, StoreError> {
     let mut report = ConsistencyReport::default();
@@ -580,5 +603,6 @@ pub fn check(txn: &ReadTransaction) -> Result<ConsistencyReport, StoreError> {
     check_attempts_by_event(txn, &mut report)?;
     check_pending_retries(txn, &mut report)?;
     check_destination_owners(txn, &mut report)?;
+    check_alert_states(txn, &mut report)?;
     Ok(report)
 }
