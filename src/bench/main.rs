@@ -88,6 +88,10 @@ pub struct BenchArgs {
     /// data directory of the --url server, to report its store file's size and growth
     #[argh(option)]
     pub data_dir: Option<PathBuf>,
+    /// send every operator event (OPERATOR_EVENTS_TOPICS=*) to the bench's receiver, which
+    /// counts them; measures what alert and operator event bookkeeping costs
+    #[argh(switch)]
+    pub operator_events: bool,
     /// extra environment for the spawned server, KEY=VALUE (repeatable)
     #[argh(option)]
     pub server_env: Vec<String>,
@@ -203,6 +207,7 @@ const SCENARIOS: &[Scenario] = &[
 ];
 
 /// A scenario with every setting resolved.
+#[derive(Clone)]
 pub struct Plan {
     name: &'static str,
     kind: Kind,
@@ -616,9 +621,29 @@ async fn run_steady(plan: &Plan, args: &BenchArgs) -> Result<Results, String> {
     let clock = BenchClock::new();
     let ledger = Arc::new(Ledger::new(plan.fanout));
     let receiver = Receiver::start(ledger.clone(), clock, plan.fail_percent, Mode::Answer).await?;
+    let mut plan = plan.clone();
+    if args.operator_events {
+        plan.server_env.extend([
+            ("OPERATOR_EVENTS_TOPICS".to_string(), "*".to_string()),
+            (
+                "OPERATOR_EVENTS_HTTP_URL".to_string(),
+                format!("http://{}{}", receiver.addr, receiver::OPERATOR_PATH),
+            ),
+        ]);
+    }
+    let plan = &plan;
     let target = Target::start(plan, args, &clock).await?;
     let measured = measure_steady(plan, args, clock, &target, ledger, &receiver).await;
     let finished = target.finish(args.keep_data).await;
+    if args.operator_events {
+        eprintln!(
+            "operator events received: {}",
+            receiver
+                .stats
+                .operator_events
+                .load(std::sync::atomic::Ordering::Relaxed)
+        );
+    }
     let results = measured?;
     finished?;
     Ok(results)

@@ -33,6 +33,9 @@ pub enum Mode {
     Blackhole,
 }
 
+/// The path operator events are posted to (`--operator-events`).
+pub const OPERATOR_PATH: &str = "/operator";
+
 /// Receiver-side counters.
 pub struct ReceiverStats {
     pub requests: AtomicU64,
@@ -44,6 +47,8 @@ pub struct ReceiverStats {
     pub unparsable: AtomicU64,
     /// Requests without an `x-outpost-event-id` header.
     pub missing_event_id: AtomicU64,
+    /// Operator events received on [`OPERATOR_PATH`] (not deliveries; answered 200).
+    pub operator_events: AtomicU64,
     /// End-to-end latency of first deliveries, µs.
     pub e2e: Histogram,
     /// Bench-clock times (ns) of the first and last first-delivery, and the last completion.
@@ -93,6 +98,7 @@ impl Receiver {
             failed: AtomicU64::new(0),
             unparsable: AtomicU64::new(0),
             missing_event_id: AtomicU64::new(0),
+            operator_events: AtomicU64::new(0),
             e2e: Histogram::new(),
             first_delivery_ns: AtomicU64::new(0),
             last_delivery_ns: AtomicU64::new(0),
@@ -165,6 +171,11 @@ async fn handle(shared: &Shared, request: Request<Incoming>) -> Response<Full<By
         return reply(StatusCode::SERVICE_UNAVAILABLE);
     }
     let stats = &shared.stats;
+    if request.uri().path() == OPERATOR_PATH {
+        let _ = request.into_body().collect().await;
+        stats.operator_events.fetch_add(1, Ordering::Relaxed);
+        return reply(StatusCode::OK);
+    }
     stats.requests.fetch_add(1, Ordering::Relaxed);
     let destination = request
         .uri()
