@@ -12,6 +12,7 @@ pub mod credentials;
 pub mod delivery;
 pub mod disk_budget;
 pub mod instance;
+pub mod liveness;
 pub mod logging;
 pub mod model;
 pub mod notify;
