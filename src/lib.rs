@@ -21,5 +21,6 @@ pub mod retention;
 pub mod serve;
 pub mod server;
 pub mod store;
+pub mod telemetry;
 pub mod template;
 pub mod time;
