@@ -136,6 +136,17 @@ impl Store {
         ))
     }
 
+    /// The writer thread's heartbeat and commit histograms.
+    pub fn writer_stats(&self) -> &Arc<writer::WriterStats> {
+        self.writer.stats()
+    }
+
+    /// A seam for tests of the health check: holds the writer busy inside one job until the
+    /// returned guard is dropped (see [`writer::WriterHandle::stall`]).
+    pub async fn stall_writer(&self) -> Result<writer::Stall, StoreError> {
+        self.writer.stall().await
+    }
+
     /// Spaces commits at least `interval` apart while writers are concurrent
     /// (`DATA_COMMIT_INTERVAL_MS`; see `writer.rs`).
     pub fn set_commit_interval(&self, interval: std::time::Duration) {

@@ -8,6 +8,7 @@ pub mod histogram;
 pub mod http;
 pub mod metrics;
 pub mod process;
+pub mod scrape;
 pub mod text;
 
 pub use http::{RouteLabel, RouteSlot};
