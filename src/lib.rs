@@ -24,3 +24,4 @@ pub mod store;
 pub mod telemetry;
 pub mod template;
 pub mod time;
+pub mod watchdog;
