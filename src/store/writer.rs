@@ -91,7 +91,8 @@ pub struct WriterStats {
     pub heartbeat: Heartbeat,
     /// Jobs per committed batch (including jobs that failed and were taken out of it).
     pub batch_jobs: Histogram,
-    /// Time from the start of a batch's transaction to its callers being answered.
+    /// Time from the start of a batch (its first transaction) to its commit and after-commit
+    /// hooks, failed attempts of the batch included.
     pub commit_seconds: Histogram,
 }
 
@@ -241,14 +242,26 @@ fn drain(receiver: &mut mpsc::Receiver<Box<dyn Job>>, batch: &mut Vec<Box<dyn Jo
     }
 }
 
-/// Commits a batch, taking out (and answering) each job that fails until the rest commits.
-fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>) {
+/// Commits a batch, taking out (and answering) each job that fails until the rest commits. The
+/// writer reads as busy meanwhile; the batch is counted in `stats`, and the busy mark ends,
+/// before the committed jobs' callers are answered, so a caller that has its answer sees its
+/// commit counted and the writer idle.
+fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats) {
+    let began = Instant::now();
+    let jobs = batch.len() as u64;
+    let busy = stats.heartbeat.busy();
+    let done = move || {
+        drop(busy);
+        stats.commit_seconds.observe_duration(began.elapsed());
+        stats.batch_jobs.observe(jobs);
+    };
     loop {
         match commit_batch(db, &mut batch) {
             Ok(hooks) => {
                 for hook in hooks {
                     hook();
                 }
+                done();
                 for job in batch {
                     job.finish(Ok(()));
                 }
@@ -256,14 +269,18 @@ fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>) {
             }
             Err(BatchError::Job { index, error }) => {
                 tracing::error!(%error, "a write failed and was rolled back; the rest of its batch runs again");
-                batch.remove(index).finish(Err(error));
+                let failed = batch.remove(index);
                 if batch.is_empty() {
+                    done();
+                    failed.finish(Err(error));
                     return;
                 }
+                failed.finish(Err(error));
             }
             Err(BatchError::Transaction(error)) => {
                 tracing::error!(%error, jobs = batch.len(), "write batch failed; nothing in it was committed");
                 let reason = error.to_string();
+                done();
                 for job in batch {
                     job.finish(Err(StoreError::BatchFailed(reason.clone())));
                 }
@@ -288,14 +305,8 @@ fn run(
             std::thread::sleep(wait);
             drain(&mut receiver, &mut batch);
         }
-        let began = Instant::now();
-        previous = Some((began, batch.len()));
-        let jobs = batch.len() as u64;
-        let busy = stats.heartbeat.busy();
-        commit_isolating_failures(&db, batch);
-        drop(busy);
-        stats.commit_seconds.observe_duration(began.elapsed());
-        stats.batch_jobs.observe(jobs);
+        previous = Some((Instant::now(), batch.len()));
+        commit_isolating_failures(&db, batch, stats);
     }
 }
 
@@ -482,6 +493,47 @@ mod tests {
         // they shared a batch. Only the committed run's hooks ran, once each.
         assert_eq!(runs.load(Ordering::SeqCst), 4);
         assert_eq!(hooks.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn the_writer_reports_its_batches_and_its_liveness() {
+        use crate::liveness::{Liveness, WorkerState};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Arc::new(Database::create(dir.path().join("w.redb")).expect("db"));
+        let (writer, thread) = spawn(db);
+        let stats = writer.stats().clone();
+        let liveness = Liveness::new(vec![stats.heartbeat.clone()]);
+        liveness.set_stuck_after(Duration::ZERO);
+        assert!(liveness.report().is_healthy(), "idle is healthy");
+        for i in 0..3u64 {
+            writer
+                .write(move |ctx| {
+                    ctx.txn.open_table(ROWS)?.insert("k", i)?;
+                    Ok(())
+                })
+                .await
+                .expect("write");
+        }
+        let batches = stats.batch_jobs.snapshot();
+        assert_eq!((batches.count, batches.sum), (3, 3.0));
+        assert_eq!(stats.commit_seconds.snapshot().count, 3);
+        // Inside a batch the writer is busy: stuck, with a zero threshold.
+        let (release, gate) = hold_writer(&writer).await;
+        assert!(matches!(
+            liveness.report().workers[0],
+            ("store-writer", WorkerState::Stuck(_))
+        ));
+        release.send(()).expect("release");
+        gate.await.expect("gate");
+        assert!(liveness.report().is_healthy());
+        // Once every handle is gone the thread ends, and reads as stopped.
+        drop(writer);
+        thread.join().expect("writer thread");
+        assert_eq!(
+            liveness.report().workers,
+            [("store-writer", WorkerState::Stopped)]
+        );
     }
 
     #[tokio::test]

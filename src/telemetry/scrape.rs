@@ -42,7 +42,7 @@ pub fn render(
     out.family(
         COMMIT,
         Kind::Histogram,
-        "Time one store commit took, from its transaction's start to its callers' answers, in \
+        "Time one store commit took, from its transaction's start to its durable commit, in \
          seconds.",
     );
     out.histogram(COMMIT, &[], &writer.commit_seconds.snapshot());

@@ -263,6 +263,19 @@ async fn prometheus_counters_move_by_exactly_the_traffic_sent() {
     ok.wait_for(PUBLISHES, std::time::Duration::from_secs(20))
         .await;
     server.settle().await;
+    // A write answered after the outcomes' commits: the writer takes batches in order and
+    // counts each before answering its callers, so every earlier commit is counted by now.
+    let r = sent
+        .send(
+            api,
+            Method::PUT,
+            "/api/v1/tenants/acme",
+            tenant,
+            None,
+            Auth::Admin,
+        )
+        .await;
+    assert!(r.status.is_success(), "{}", r.text());
     let after = scrape(api).await;
 
     // Every family is documented and typed, and named by the conventions.
