@@ -10,16 +10,18 @@
 //! [`PROTECTED_RECHECK`] later at the earliest. A run that deleted anything ends with one `info`
 //! line: events and attempts deleted, rows kept for queued deliveries, and its wall-clock time.
 //!
-//! With a TTL of 0 there is no task at all.
+//! With a TTL of 0 there is no task at all. The task holds the `retention` heartbeat for as
+//! long as it runs.
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::clock::Clock;
+use crate::liveness::Heartbeat;
 use crate::store::{Store, StoreError, SweepCursor};
 
 /// Rows one write job examines at most.
@@ -34,6 +36,7 @@ pub struct Retention {
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
     status: RetentionStatus,
+    heartbeat: Heartbeat,
 }
 
 /// Whether the sweep has caught up; cheap to clone.
@@ -60,13 +63,14 @@ impl Retention {
         }
         let (stop, stopped) = oneshot::channel();
         let idle_until_ms = Arc::new(AtomicI64::new(i64::MIN));
-        let task = tokio::spawn(run(
-            store,
-            clock.clone(),
-            ttl_ms,
-            idle_until_ms.clone(),
-            stopped,
-        ));
+        let heartbeat = Heartbeat::new("retention");
+        let running = heartbeat.start();
+        let sweep = run(store, clock.clone(), ttl_ms, idle_until_ms.clone(), stopped);
+        let task = tokio::spawn(async move {
+            // Dropped when the task ends, panics or is aborted.
+            let _running = running;
+            sweep.await
+        });
         Some(Retention {
             stop,
             task,
@@ -74,7 +78,18 @@ impl Retention {
                 idle_until_ms,
                 clock,
             },
+            heartbeat,
         })
+    }
+
+    /// The sweep's heartbeat: stopped once its task has ended.
+    pub fn heartbeat(&self) -> Heartbeat {
+        self.heartbeat.clone()
+    }
+
+    /// Aborts the sweep's task (a seam for tests of the health check).
+    pub fn abort_handle(&self) -> AbortHandle {
+        self.task.abort_handle()
     }
 
     pub fn status(&self) -> RetentionStatus {

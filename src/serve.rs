@@ -1,7 +1,8 @@
 //! `outpost serve`: the process around the library server — loads the configuration, sets up
 //! logging and the runtime, binds the port (before anything touches DATA_DIR, so a port in use
-//! leaves nothing behind), starts the server, tells systemd it is ready, and shuts it down in
-//! order on SIGTERM or SIGINT.
+//! leaves nothing behind), starts the server, tells systemd it is ready (and keeps its
+//! watchdog fed while the workers are healthy, see `watchdog.rs`), and shuts it down in order
+//! on SIGTERM or SIGINT.
 
 use std::path::Path;
 
@@ -11,6 +12,7 @@ use crate::clock::Clock;
 use crate::config::Config;
 use crate::notify;
 use crate::server::{self, ServeError};
+use crate::watchdog;
 
 pub fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
     let config = Config::load(config_file)?;
@@ -60,7 +62,23 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         })?;
     let handle = server::start(listener, config, Clock::system()).await?;
     notify::notify("READY=1");
+    let (stop_watchdog, watchdog_stopped) = tokio::sync::oneshot::channel::<()>();
+    match watchdog::interval_from_env() {
+        Ok(Some(interval)) => {
+            tracing::info!(
+                "systemd watchdog: pinging every {} ms while healthy",
+                interval.as_millis()
+            );
+            let stopped = async {
+                let _ = watchdog_stopped.await;
+            };
+            tokio::spawn(watchdog::run(handle.liveness(), interval, stopped));
+        }
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "systemd watchdog: not pinging"),
+    }
     shutdown_signal().await;
+    let _ = stop_watchdog.send(());
     notify::notify("STOPPING=1");
     handle.shutdown().await;
     tracing::info!("stopped");

@@ -5,6 +5,10 @@
 //!
 //! `outpost serve` (see `serve.rs`) and the integration tests both start the server this way;
 //! only process concerns (signals, logging set-up, systemd notification) live outside.
+//!
+//! The handle also gives the server's [`Liveness`] (what `/healthz` reports, and what the
+//! systemd watchdog follows) and a few seams that stop or wedge one worker, for tests of the
+//! health check.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,7 +16,7 @@ use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
-use tokio::task::JoinHandle;
+use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::api::{self, AppState, AuthKeys};
 use crate::clock::Clock;
@@ -23,12 +27,15 @@ use crate::delivery::{
 };
 use crate::disk_budget::DiskBudget;
 use crate::instance::{self, InstanceError};
+use crate::liveness::{Heartbeat, Liveness};
 use crate::model::destination_type::{DestinationKind, Registry, RegistryError};
 use crate::model::secret::SecretTemplate;
 use crate::model::topics::TopicRules;
 use crate::operator_events::{HttpSink, Sender, SinkSettings};
 use crate::retention::{self, Retention, RetentionStatus};
+use crate::store::writer::Stall;
 use crate::store::{OutcomeRules, Store, StoreError, STORE_FILE};
+use crate::telemetry::Metrics;
 use crate::template::TemplateError;
 
 /// How long open requests may take to finish after a shutdown signal.
@@ -68,6 +75,9 @@ pub struct ServerHandle {
     store: Store,
     clock: Clock,
     retention: Option<RetentionStatus>,
+    liveness: Liveness,
+    dispatcher_task: AbortHandle,
+    retention_task: Option<AbortHandle>,
     stop: oneshot::Sender<()>,
     task: JoinHandle<()>,
 }
@@ -95,6 +105,34 @@ impl ServerHandle {
     /// (`LOG_RETENTION_TTL_DAYS=0` and no `LOG_RETENTION_TTL_SECONDS`).
     pub fn log_retention_idle(&self) -> bool {
         self.retention.as_ref().is_none_or(RetentionStatus::is_idle)
+    }
+
+    /// The workers' heartbeats: what `/healthz` reports.
+    pub fn liveness(&self) -> Liveness {
+        self.liveness.clone()
+    }
+
+    /// Test seam: aborts the dispatch loop, as if it had failed. `/healthz` then answers 503
+    /// naming `dispatcher`; nothing is delivered until a restart.
+    #[doc(hidden)]
+    pub fn abort_dispatcher(&self) {
+        self.dispatcher_task.abort();
+    }
+
+    /// Test seam: aborts the log retention sweep (when retention is on), as if it had failed.
+    #[doc(hidden)]
+    pub fn abort_retention(&self) {
+        if let Some(task) = &self.retention_task {
+            task.abort();
+        }
+    }
+
+    /// Test seam: holds the store writer inside one job until the returned guard is dropped;
+    /// meanwhile writes wait, and `/healthz` reports the writer stuck once the liveness stuck
+    /// threshold has passed (see [`Liveness::set_stuck_after`]).
+    #[doc(hidden)]
+    pub async fn stall_writer(&self) -> Result<Stall, StoreError> {
+        self.store.stall_writer().await
     }
 
     /// Stops accepting, lets open requests finish, drains in-flight deliveries (up to
@@ -222,6 +260,7 @@ pub async fn start(
         tracing::warn!("{warning}");
     }
     let (store, store_thread) = Store::open_at(&config.data_dir, clock.now_ms())?;
+    let metrics = Arc::new(Metrics::new(api::route_labels()));
     store.set_commit_interval(config.commit_interval);
     store.set_outcome_rules(OutcomeRules {
         alerts: config.alerts.clone(),
@@ -238,6 +277,7 @@ pub async fn start(
             max_per_destination: config.delivery_max_concurrency_per_destination,
             retry: config.retry.clone(),
             ids: config.ids.clone(),
+            metrics: metrics.clone(),
         },
     )?;
     let retention = Retention::start(store.clone(), clock.clone(), config.log_retention_ttl);
@@ -246,6 +286,16 @@ pub async fn start(
         Some(ttl) => tracing::info!("log retention: events and attempts are kept {ttl}"),
     }
     let retention_status = retention.as_ref().map(Retention::status);
+    let http_heartbeat = Heartbeat::new("http-server");
+    let mut workers = vec![
+        http_heartbeat.clone(),
+        store.writer_stats().heartbeat.clone(),
+        dispatcher.heartbeat(),
+    ];
+    workers.extend(retention.as_ref().map(Retention::heartbeat));
+    let liveness = Liveness::new(workers);
+    let dispatcher_task = dispatcher.abort_handle();
+    let retention_task = retention.as_ref().map(Retention::abort_handle);
     tracing::info!(
         "delivery policy: {}; attempt timeout {} s; at most {} deliveries in flight, {} per \
          destination",
@@ -277,14 +327,18 @@ pub async fn start(
             clock.clone(),
         ),
         config,
+        metrics,
+        liveness: liveness.clone(),
     });
     tracing::info!(addr = %addr, data_dir = %state.config.data_dir.display(), "listening");
     let (stop, stopped) = oneshot::channel::<()>();
+    let http_running = http_heartbeat.start();
     let task = tokio::spawn(async move {
         let shutdown = async {
             let _ = stopped.await;
         };
         api::serve(listener, state.clone(), shutdown, HTTP_GRACE).await;
+        drop(http_running);
         if let Some(retention) = retention {
             retention.shutdown().await;
         }
@@ -305,6 +359,9 @@ pub async fn start(
         store,
         clock,
         retention: retention_status,
+        liveness,
+        dispatcher_task,
+        retention_task,
         stop,
         task,
     })

@@ -188,6 +188,7 @@ check "the packaged outpost.toml loads and sets DATA_DIR=/var/lib/outpost" \
 unitdir=$scratch/unit
 mkdir -p "$unitdir"
 sed "s|^ExecStart=/usr/bin/outpost |ExecStart=$debroot/usr/bin/outpost |" systemd/outpost.service >"$unitdir/outpost.service"
+check "the unit arms the systemd watchdog (WatchdogSec=30s)" grep -qx 'WatchdogSec=30s' systemd/outpost.service
 check "systemd-analyze verify systemd/outpost.service" \
   sh -c "out=\$(systemd-analyze verify '$unitdir/outpost.service' 2>&1); [ -z \"\$out\" ] || { echo \"\$out\"; exit 1; }"
 exposure=$(systemd-analyze security --offline=true "$unitdir/outpost.service" 2>/dev/null |

@@ -10,6 +10,7 @@ mod error;
 mod health;
 mod logs;
 mod pagination;
+mod prometheus;
 mod publish;
 mod query;
 mod reply;
@@ -34,11 +35,13 @@ pub use auth::AuthKeys;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::disk_budget::DiskBudget;
+use crate::liveness::Liveness;
 use crate::model::destination_type::{Registry, WebhookMode};
 use crate::model::random;
 use crate::model::secret::{self, SecretError, SecretTemplate};
 use crate::model::topics::TopicRules;
 use crate::store::Store;
+use crate::telemetry::{Metrics, RouteLabel};
 
 /// How long a client may take to send a request's headers (slow-loris protection).
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -54,6 +57,21 @@ pub struct AppState {
     pub clock: Clock,
     /// Whether publishing may write more (`DATA_MAX_BYTES`, `DATA_MIN_FREE_BYTES`).
     pub disk_budget: DiskBudget,
+    /// This server's counters and histograms (`GET /metrics`).
+    pub metrics: Arc<Metrics>,
+    /// The workers' heartbeats (`GET /healthz`).
+    pub liveness: Liveness,
+}
+
+/// Every row of the route table as the request metrics label it, in table order.
+pub fn route_labels() -> Vec<RouteLabel> {
+    routes::ROUTES
+        .iter()
+        .map(|route| RouteLabel {
+            method: route.method.as_str(),
+            pattern: route.pattern,
+        })
+        .collect()
 }
 
 impl AppState {

@@ -23,6 +23,15 @@ pub fn ok(value: &impl Serialize) -> Reply {
     json(StatusCode::OK, value)
 }
 
+/// A 200 text body of the given content type.
+pub fn text(content_type: &'static str, body: String) -> Reply {
+    let mut response = Response::new(Full::new(Bytes::from(body)));
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
 pub fn empty(status: StatusCode) -> Reply {
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = status;

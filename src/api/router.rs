@@ -2,7 +2,9 @@
 //! rule, then its handler, and turns every failure into upstream's error response. Unknown paths
 //! answer 404 JSON, known paths with the wrong method 405, both before any auth check. At
 //! `debug` it logs one line per request: method, the row's pattern (`{tenant_id}` and the like,
-//! never the values), status and duration — never the query string or a header.
+//! never the values), status and duration — never the query string or a header. Every request
+//! is counted in the server's metrics by the same pattern and status, and a publish's time
+//! to answer is recorded.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -18,7 +20,9 @@ use super::error::ApiError;
 use super::query::Query;
 use super::reply::Reply;
 use super::routes::{self, Auth, Handler, Matched, Miss};
-use super::{destinations, health, logs, publish, retry, schemas, tenants, AppState};
+use super::{destinations, health, logs, prometheus, publish, retry, schemas, tenants, AppState};
+use crate::telemetry::http::HttpRequests;
+use crate::telemetry::RouteSlot;
 
 fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
@@ -26,7 +30,7 @@ fn method_not_allowed() -> ApiError {
 
 /// Serves one request; never fails.
 pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Reply {
-    let started = tracing::enabled!(tracing::Level::DEBUG).then(Instant::now);
+    let started = Instant::now();
     let (parts, body) = request.into_parts();
     let found = routes::find(&parts.method, parts.uri.path());
     let pattern = found.as_ref().map_or("(no route)", |m| m.route.pattern);
@@ -36,7 +40,15 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Reply {
         Err(Miss::MethodNotAllowed) => Err(method_not_allowed()),
     };
     let reply = result.unwrap_or_else(ApiError::into_reply);
-    if let Some(started) = started {
+    let slot = match &found {
+        Ok(matched) => RouteSlot::Row(routes::index_of(matched.route)),
+        Err(_) => RouteSlot::Unmatched(HttpRequests::unmatched_method(parts.method.as_str())),
+    };
+    state.metrics.http_request(slot, reply.status().as_u16());
+    if matches!(&found, Ok(matched) if matched.route.handler == Handler::Publish) {
+        state.metrics.publish_took(started.elapsed());
+    }
+    if tracing::enabled!(tracing::Level::DEBUG) {
         tracing::debug!(
             method = %parts.method,
             route = %pattern,
@@ -65,6 +77,8 @@ async fn run(
         Auth::Public => None,
         Auth::AdminOnly => Some(Access::AdminOnly),
         Auth::AdminOrTenant => Some(Access::AdminOrTenant),
+        Auth::Metrics if state.config.metrics_auth_disabled => None,
+        Auth::Metrics => Some(Access::AdminOnly),
     };
     // The path tenant must exist, except for the upsert that may create it.
     let tenant_must_exist = path_tenant.is_some() && route.handler != Handler::UpsertTenant;
@@ -85,6 +99,7 @@ async fn run(
     let limit = state.config.max_request_body_bytes;
     match route.handler {
         Handler::Health => Ok(health::health(state)),
+        Handler::Metrics => Ok(prometheus::scrape(state)),
         Handler::Topics => Ok(schemas::topics(state)),
         Handler::DestinationTypes => Ok(schemas::destination_types(state)),
         Handler::DestinationType => schemas::destination_type(state, param(matched, "type")?),

@@ -21,12 +21,15 @@ pub enum Auth {
     AdminOnly,
     /// The admin API key, or a tenant JWT confined to its own tenant.
     AdminOrTenant,
+    /// As `AdminOnly`, unless `METRICS_AUTH_DISABLED=true` opens the route to anyone.
+    Metrics,
 }
 
 /// What serves a route; `router` maps each to its function.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Handler {
     Health,
+    Metrics,
     Topics,
     DestinationTypes,
     DestinationType,
@@ -99,6 +102,7 @@ use Handler as H;
 pub static ROUTES: &[Route] = &[
     route(GET,    "/healthz",                                                            Public,        H::Health),
     route(GET,    "/api/v1/healthz",                                                     Public,        H::Health),
+    route(GET,    "/metrics",                                                            Auth::Metrics, H::Metrics),
     route(GET,    "/api/v1/topics",                                                      AdminOrTenant, H::Topics),
     route(GET,    "/api/v1/destination-types",                                           AdminOrTenant, H::DestinationTypes),
     route(GET,    "/api/v1/destination-types/{type}",                                    AdminOrTenant, H::DestinationType),
@@ -125,6 +129,14 @@ pub static ROUTES: &[Route] = &[
     route(GET,    "/api/v1/tenants/{tenant_id}/destinations/{destination_id}/attempts/{attempt_id}",
                                                                                          AdminOrTenant, H::GetDestinationAttempt),
 ];
+
+/// The position of `route` in [`ROUTES`] (the metrics' label of a matched request).
+pub fn index_of(route: &Route) -> usize {
+    ROUTES
+        .iter()
+        .position(|row| std::ptr::eq(row, route))
+        .unwrap_or(ROUTES.len())
+}
 
 /// Most segments and parameters of any pattern (checked by a unit test).
 const MAX_SEGMENTS: usize = 8;
@@ -375,6 +387,8 @@ mod tests {
     const NOT_IN_SPEC: &[(&str, &str)] = &[
         // Upstream serves health at the root as well as under the API base.
         ("GET", "/healthz"),
+        // Prometheus metrics of the process; upstream has none.
+        ("GET", "/metrics"),
     ];
 
     /// One operation of the document: upper-case method, path, auth rule.

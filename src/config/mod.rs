@@ -77,6 +77,8 @@ pub struct Config {
     pub api_key: Option<String>,
     pub api_jwt_secret: Option<String>,
     pub auth_disabled: bool,
+    /// `METRICS_AUTH_DISABLED`: `GET /metrics` needs no credentials.
+    pub metrics_auth_disabled: bool,
     pub max_request_body_bytes: usize,
     pub data_dir: PathBuf,
     /// `DATA_MAX_BYTES` and `DATA_MIN_FREE_BYTES`: when publishing pauses.
@@ -422,6 +424,7 @@ impl Config {
             api_key: r.optional("API_KEY"),
             api_jwt_secret: r.optional("API_JWT_SECRET"),
             auth_disabled: r.boolean("API_AUTH_DISABLED")?,
+            metrics_auth_disabled: r.boolean("METRICS_AUTH_DISABLED")?,
             max_request_body_bytes,
             data_dir,
             disk_limits,

@@ -60,6 +60,11 @@ pub const SETTINGS: &[Setting] = &[
         "true serves every request as admin with no auth check.",
     ),
     s(
+        "METRICS_AUTH_DISABLED",
+        Some("false"),
+        "true serves GET /metrics (Prometheus) without the admin API key, for scrapers on a trusted network.",
+    ),
+    s(
         "API_MAX_REQUEST_BODY_BYTES",
         Some("1048576"),
         "Largest request body accepted (413 above).",

@@ -2,25 +2,31 @@
 //! start), a loop that sleeps until the earliest due time or until woken by a commit, and
 //! delivery workers bounded globally and per destination. A delivery's outcome goes back to the
 //! writer as one commit; until then its queue row stays on disk, so a crash redelivers it.
+//! Each attempt is counted in the server's metrics (by destination type, outcome and time),
+//! and the dispatch loop holds the `dispatcher` heartbeat for as long as it runs.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
-use tokio::task::JoinSet;
+use tokio::task::{AbortHandle, JoinSet};
 
 use super::provider::Providers;
 use super::target_cache::TargetCache;
 use crate::clock::Clock;
+use crate::liveness::Heartbeat;
 use crate::model::event::{Attempt, AttemptStatus, DeliveryTask};
 use crate::model::identifiers::{DestinationId, TenantId};
 use crate::model::ids::{IdError, IdGenerator};
 use crate::model::retry::RetryPolicy;
+use crate::operator_events::OperatorTopic;
+use crate::store::Raised;
 use crate::store::{
     AttemptContext, DeliverySnapshot, Outcome, QueueKey, QueueListener, Store, StoreError,
 };
+use crate::telemetry::Metrics;
 
 /// How long to wait before retrying a task whose outcome could not be committed.
 const STORE_FAILURE_BACKOFF: Duration = Duration::from_secs(1);
@@ -33,6 +39,8 @@ pub struct DispatcherSettings {
     pub max_per_destination: usize,
     pub retry: RetryPolicy,
     pub ids: IdGenerator,
+    /// Where attempts are counted.
+    pub metrics: Arc<Metrics>,
 }
 
 #[derive(Default)]
@@ -74,6 +82,7 @@ impl QueueListener for Shared {
 pub struct Dispatcher {
     stop: watch::Sender<bool>,
     task: tokio::task::JoinHandle<JoinSet<()>>,
+    heartbeat: Heartbeat,
 }
 
 impl Dispatcher {
@@ -102,8 +111,28 @@ impl Dispatcher {
         tracing::info!(queued = keys.len(), "delivery queue loaded");
         shared.enqueued(&keys);
         let (stop, stopped) = watch::channel(false);
-        let task = tokio::spawn(run(shared, stopped));
-        Ok(Dispatcher { stop, task })
+        let heartbeat = Heartbeat::new("dispatcher");
+        let running = heartbeat.start();
+        let task = tokio::spawn(async move {
+            // Dropped when the loop ends, panics or is aborted.
+            let _running = running;
+            run(shared, stopped).await
+        });
+        Ok(Dispatcher {
+            stop,
+            task,
+            heartbeat,
+        })
+    }
+
+    /// The dispatch loop's heartbeat: stopped once the loop has ended.
+    pub fn heartbeat(&self) -> Heartbeat {
+        self.heartbeat.clone()
+    }
+
+    /// Aborts the dispatch loop (a seam for tests of the health check).
+    pub fn abort_handle(&self) -> AbortHandle {
+        self.task.abort_handle()
     }
 
     /// Stops dispatching and waits up to `deadline` for in-flight deliveries to finish. Any
@@ -298,7 +327,12 @@ async fn attempt(
         .ids
         .attempt_id(shared.clock.now_ms().max(0) as u64)?;
     let started = shared.clock.now_nanos();
+    let began = Instant::now();
     let outcome = target.deliver(&event, started).await;
+    shared
+        .settings
+        .metrics
+        .delivery(&destination.kind, outcome.success, began.elapsed());
     let now_ms = shared.clock.now_ms();
     let attempt = Attempt {
         id,
@@ -357,10 +391,25 @@ async fn commit(
     match step? {
         Step::Drop(task) => shared.store.drop_task(key, task).await?,
         Step::Record(outcome) => {
-            shared.store.record_outcome(*outcome).await?;
+            let recorded = shared.store.record_outcome(*outcome).await?;
+            count_alerts(&shared.settings.metrics, &recorded.raised);
         }
     }
     Ok(())
+}
+
+/// Counts what an attempt raised in the Prometheus metrics.
+fn count_alerts(metrics: &Metrics, raised: &Raised) {
+    for alert in &raised.alerts {
+        match alert {
+            OperatorTopic::ConsecutiveFailure => metrics.alert_fired("consecutive_failure"),
+            OperatorTopic::ExhaustedRetries => metrics.alert_fired("exhausted_retries"),
+            _ => {}
+        }
+    }
+    if raised.disabled {
+        metrics.destination_auto_disabled();
+    }
 }
 
 #[cfg(test)]

@@ -38,7 +38,7 @@ pub use outbox::{OutboxRow, MAX_OUTBOX_ROWS};
 pub use outcome_effects::{AttemptContext, OutcomeRules, Raised};
 pub use publish::{PublishOutcome, PublishRequest};
 use queue::QueueShared;
-pub use queue::{DeliverySnapshot, Outcome, QueueListener};
+pub use queue::{DeliverySnapshot, Outcome, QueueListener, Recorded};
 pub use retention::{SweepBatch, SweepCursor};
 pub use tables::QueueKey;
 pub use tenants::TenantUpsert;
@@ -147,6 +147,17 @@ impl Store {
             },
             StoreThread(thread),
         ))
+    }
+
+    /// The writer thread's heartbeat and commit histograms.
+    pub fn writer_stats(&self) -> &Arc<writer::WriterStats> {
+        self.writer.stats()
+    }
+
+    /// A seam for tests of the health check: holds the writer busy inside one job until the
+    /// returned guard is dropped (see [`writer::WriterHandle::stall`]).
+    pub async fn stall_writer(&self) -> Result<writer::Stall, StoreError> {
+        self.writer.stall().await
     }
 
     /// Spaces commits at least `interval` apart while writers are concurrent

@@ -60,6 +60,15 @@ pub struct Outcome {
     pub context: Option<Box<AttemptContext>>,
 }
 
+/// What committing an outcome did.
+#[derive(Debug)]
+pub struct Recorded {
+    /// The key of the follow-up automatic retry row, if one was scheduled.
+    pub follow_up: Option<QueueKey>,
+    /// The alerts the attempt raised.
+    pub raised: Raised,
+}
+
 fn cancel_pending(
     ctx: &WriteCtx<'_>,
     queue: &mut Table<'_, &'static [u8], &'static [u8]>,
@@ -211,8 +220,9 @@ impl Store {
         }))
     }
 
-    /// Commits a delivery's outcome; returns the key of the follow-up retry row, if any.
-    pub async fn record_outcome(&self, outcome: Outcome) -> Result<Option<QueueKey>, StoreError> {
+    /// Commits a delivery's outcome; returns the key of the follow-up retry row, if any, and
+    /// the alerts the attempt raised.
+    pub async fn record_outcome(&self, outcome: Outcome) -> Result<Recorded, StoreError> {
         let shared = self.queue.clone();
         let outbox = self.outbox.clone();
         let rules = self.rules.get().cloned();
@@ -237,14 +247,15 @@ impl Store {
                     .is_some();
                 let mut queue = ctx.txn.open_table(tables::QUEUE)?;
                 queue.remove(key.to_bytes().as_slice())?;
+                let mut raised = Raised::default();
                 if !replay {
                     insert_attempt(ctx, &mut attempt)?;
                     if let (Some(rules), Some(context)) = (&rules, context) {
-                        let raised = outcome_effects::attempt_recorded(
+                        raised = outcome_effects::attempt_recorded(
                             ctx, rules, &outbox, &attempt, context, now_ms,
                         )?;
                         if raised != Raised::default() {
-                            let attempt = attempt.clone();
+                            let (attempt, raised) = (attempt.clone(), raised.clone());
                             ctx.after_commit(move || announce(&attempt, &raised));
                         }
                     }
@@ -291,7 +302,7 @@ impl Store {
                     let shared = shared.clone();
                     ctx.after_commit(move || shared.announce(&[next]));
                 }
-                Ok(follow_up)
+                Ok(Recorded { follow_up, raised })
             })
             .await
     }

@@ -11,6 +11,11 @@
 //! job gets its error, and the rest of the batch runs again in a fresh transaction (jobs are
 //! re-runnable closures, and nothing of a rolled-back run is visible or announced). A failure to
 //! begin or commit the transaction fails every job of the batch.
+//!
+//! The writer reports on itself through [`WriterStats`]: a heartbeat that reads as stopped once
+//! the thread has ended and as busy while a batch is being applied and committed (so a batch
+//! that never finishes shows as a stuck writer in `/healthz`), and histograms of the jobs per
+//! commit and of the time each commit took.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -20,6 +25,8 @@ use redb::{Database, Durability, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::StoreError;
+use crate::liveness::Heartbeat;
+use crate::telemetry::histogram::{Histogram, BATCH_BOUNDS};
 
 /// How many pending jobs one transaction may absorb.
 const MAX_BATCH: usize = 4096;
@@ -78,12 +85,39 @@ where
     }
 }
 
+/// What the writer thread reports about itself.
+pub struct WriterStats {
+    /// `store-writer`: stopped once the thread ends, busy during each batch.
+    pub heartbeat: Heartbeat,
+    /// Jobs per committed batch (including jobs that failed and were taken out of it).
+    pub batch_jobs: Histogram,
+    /// Time from the start of a batch (its first transaction) to its commit and after-commit
+    /// hooks, failed attempts of the batch included.
+    pub commit_seconds: Histogram,
+}
+
+impl WriterStats {
+    fn new() -> WriterStats {
+        WriterStats {
+            heartbeat: Heartbeat::new("store-writer"),
+            batch_jobs: Histogram::new(BATCH_BOUNDS, 1.0),
+            commit_seconds: Histogram::latency(),
+        }
+    }
+}
+
 /// The sending side, cloned into every handler.
 #[derive(Clone)]
 pub struct WriterHandle {
     sender: mpsc::Sender<Box<dyn Job>>,
     /// Least time between the starts of two commits while writers are concurrent, in µs.
     pacing: Arc<AtomicU64>,
+    stats: Arc<WriterStats>,
+}
+
+/// Holds the writer inside one job until dropped (see [`WriterHandle::stall`]).
+pub struct Stall {
+    _release: std::sync::mpsc::Sender<()>,
 }
 
 impl WriterHandle {
@@ -92,6 +126,35 @@ impl WriterHandle {
     pub fn set_commit_interval(&self, interval: Duration) {
         let micros = u64::try_from(interval.as_micros()).unwrap_or(u64::MAX);
         self.pacing.store(micros, Ordering::Relaxed);
+    }
+
+    pub fn stats(&self) -> &Arc<WriterStats> {
+        &self.stats
+    }
+
+    /// A seam for tests of the health check: returns once the writer is inside a job that
+    /// does nothing and finishes only when the returned [`Stall`] is dropped, so the writer
+    /// reads as busy for as long as the test holds it.
+    pub async fn stall(&self) -> Result<Stall, StoreError> {
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let released = std::sync::Mutex::new(released);
+        let (entered, inside) = oneshot::channel::<()>();
+        let mut entered = Some(entered);
+        let writer = self.clone();
+        tokio::spawn(async move {
+            let _ = writer
+                .write(move |_ctx| {
+                    if let Some(entered) = entered.take() {
+                        let _ = entered.send(());
+                    }
+                    // Returns when the sender is dropped.
+                    let _ = released.lock().map(|r| r.recv());
+                    Ok(())
+                })
+                .await;
+        });
+        inside.await.map_err(|_| StoreError::WriterStopped)?;
+        Ok(Stall { _release: release })
     }
 
     /// Runs `work` inside the next group commit and returns its output once durable. `work`
@@ -120,11 +183,25 @@ pub fn spawn(db: Arc<Database>) -> (WriterHandle, std::thread::JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
     let pacing = Arc::new(AtomicU64::new(0));
     let thread_pacing = pacing.clone();
+    let stats = Arc::new(WriterStats::new());
+    let thread_stats = stats.clone();
+    let running = stats.heartbeat.start();
     let thread = std::thread::Builder::new()
         .name("outpost-writer".into())
-        .spawn(move || run(db, receiver, thread_pacing))
+        .spawn(move || {
+            // Dropped when the thread ends, by returning or by a panic.
+            let _running = running;
+            run(db, receiver, thread_pacing, &thread_stats)
+        })
         .unwrap_or_else(|e| panic!("cannot start the writer thread: {e}"));
-    (WriterHandle { sender, pacing }, thread)
+    (
+        WriterHandle {
+            sender,
+            pacing,
+            stats,
+        },
+        thread,
+    )
 }
 
 /// Why a batch did not commit.
@@ -165,14 +242,26 @@ fn drain(receiver: &mut mpsc::Receiver<Box<dyn Job>>, batch: &mut Vec<Box<dyn Jo
     }
 }
 
-/// Commits a batch, taking out (and answering) each job that fails until the rest commits.
-fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>) {
+/// Commits a batch, taking out (and answering) each job that fails until the rest commits. The
+/// writer reads as busy meanwhile; the batch is counted in `stats`, and the busy mark ends,
+/// before the committed jobs' callers are answered, so a caller that has its answer sees its
+/// commit counted and the writer idle.
+fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats) {
+    let began = Instant::now();
+    let jobs = batch.len() as u64;
+    let busy = stats.heartbeat.busy();
+    let done = move || {
+        drop(busy);
+        stats.commit_seconds.observe_duration(began.elapsed());
+        stats.batch_jobs.observe(jobs);
+    };
     loop {
         match commit_batch(db, &mut batch) {
             Ok(hooks) => {
                 for hook in hooks {
                     hook();
                 }
+                done();
                 for job in batch {
                     job.finish(Ok(()));
                 }
@@ -180,14 +269,18 @@ fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>) {
             }
             Err(BatchError::Job { index, error }) => {
                 tracing::error!(%error, "a write failed and was rolled back; the rest of its batch runs again");
-                batch.remove(index).finish(Err(error));
+                let failed = batch.remove(index);
                 if batch.is_empty() {
+                    done();
+                    failed.finish(Err(error));
                     return;
                 }
+                failed.finish(Err(error));
             }
             Err(BatchError::Transaction(error)) => {
                 tracing::error!(%error, jobs = batch.len(), "write batch failed; nothing in it was committed");
                 let reason = error.to_string();
+                done();
                 for job in batch {
                     job.finish(Err(StoreError::BatchFailed(reason.clone())));
                 }
@@ -197,7 +290,12 @@ fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>) {
     }
 }
 
-fn run(db: Arc<Database>, mut receiver: mpsc::Receiver<Box<dyn Job>>, pacing: Arc<AtomicU64>) {
+fn run(
+    db: Arc<Database>,
+    mut receiver: mpsc::Receiver<Box<dyn Job>>,
+    pacing: Arc<AtomicU64>,
+    stats: &WriterStats,
+) {
     let mut previous: Option<(Instant, usize)> = None;
     while let Some(first) = receiver.blocking_recv() {
         let mut batch = vec![first];
@@ -208,7 +306,7 @@ fn run(db: Arc<Database>, mut receiver: mpsc::Receiver<Box<dyn Job>>, pacing: Ar
             drain(&mut receiver, &mut batch);
         }
         previous = Some((Instant::now(), batch.len()));
-        commit_isolating_failures(&db, batch);
+        commit_isolating_failures(&db, batch, stats);
     }
 }
 
@@ -395,6 +493,47 @@ mod tests {
         // they shared a batch. Only the committed run's hooks ran, once each.
         assert_eq!(runs.load(Ordering::SeqCst), 4);
         assert_eq!(hooks.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn the_writer_reports_its_batches_and_its_liveness() {
+        use crate::liveness::{Liveness, WorkerState};
+
+        let dir = tempfile::tempdir().expect("tempdir");
+        let db = Arc::new(Database::create(dir.path().join("w.redb")).expect("db"));
+        let (writer, thread) = spawn(db);
+        let stats = writer.stats().clone();
+        let liveness = Liveness::new(vec![stats.heartbeat.clone()]);
+        liveness.set_stuck_after(Duration::ZERO);
+        assert!(liveness.report().is_healthy(), "idle is healthy");
+        for i in 0..3u64 {
+            writer
+                .write(move |ctx| {
+                    ctx.txn.open_table(ROWS)?.insert("k", i)?;
+                    Ok(())
+                })
+                .await
+                .expect("write");
+        }
+        let batches = stats.batch_jobs.snapshot();
+        assert_eq!((batches.count, batches.sum), (3, 3.0));
+        assert_eq!(stats.commit_seconds.snapshot().count, 3);
+        // Inside a batch the writer is busy: stuck, with a zero threshold.
+        let (release, gate) = hold_writer(&writer).await;
+        assert!(matches!(
+            liveness.report().workers[0],
+            ("store-writer", WorkerState::Stuck(_))
+        ));
+        release.send(()).expect("release");
+        gate.await.expect("gate");
+        assert!(liveness.report().is_healthy());
+        // Once every handle is gone the thread ends, and reads as stopped.
+        drop(writer);
+        thread.join().expect("writer thread");
+        assert_eq!(
+            liveness.report().workers,
+            [("store-writer", WorkerState::Stopped)]
+        );
     }
 
     #[tokio::test]

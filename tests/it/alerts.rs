@@ -165,6 +165,18 @@ async fn a_destination_that_always_fails_is_disabled_at_the_threshold_and_the_si
     publish(&server.api, "e5").await;
     server.settle().await;
     assert_eq!(receiver.count(), 4);
+    // The Prometheus counters saw the same.
+    let metrics = server.api.get("/metrics").await.text();
+    for (line, value) in [
+        (r#"outpost_alerts_total{type="consecutive_failure"}"#, "3"),
+        (r#"outpost_alerts_total{type="exhausted_retries"}"#, "0"),
+        ("outpost_destinations_auto_disabled_total", "1"),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == format!("{line} {value}")),
+            "{line} {value} in {metrics}"
+        );
+    }
 }
 
 #[tokio::test]

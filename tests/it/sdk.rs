@@ -7,7 +7,8 @@ use std::process::Command;
 
 use crate::support::{server::API_KEY, ServerOptions, TestServer};
 
-fn sdk_python() -> PathBuf {
+/// The Python of `.venv-sdk` (or `$OUTPOST_SDK_PYTHON`), which has tests/sdk/requirements.txt.
+pub fn sdk_python() -> PathBuf {
     if let Some(python) = std::env::var_os("OUTPOST_SDK_PYTHON") {
         return PathBuf::from(python);
     }

@@ -54,6 +54,18 @@ t "credentials.env holds the admin key" test -n "$key"
 
 t "API answers and a webhook is delivered from inside the sandbox" \
   python3 /results/deliver.py "http://127.0.0.1:3333" "$key"
+t "the systemd watchdog is armed (WatchdogSec=30s)" test "$(prop WatchdogUSec)" = 30s
+# The process metrics read only /proc/self (ProcSubset=pid hides the rest of /proc).
+t "GET /metrics inside the sandbox has the process metrics and the store's figures" python3 -c '
+import sys, urllib.request
+request = urllib.request.Request("http://127.0.0.1:3333/metrics", headers={"Authorization": "Bearer " + sys.argv[1]})
+text = urllib.request.urlopen(request, timeout=10).read().decode()
+wanted = ["process_start_time_seconds ", "process_resident_memory_bytes ", "process_open_fds ",
+          "outpost_data_file_bytes ", "outpost_data_filesystem_free_bytes ",
+          "outpost_worker_healthy{worker=\"store-writer\"} 1"]
+missing = [w for w in wanted if w not in text]
+sys.exit("missing: %s" % missing if missing else 0)
+' "$key"
 t "outpost token (root, package config)" \
   sh -c "outpost token acme --config /etc/outpost/outpost.toml | grep -q '^ey'"
 t "outpost backup of the running server (root, package config)" \

@@ -218,6 +218,7 @@ fn settings(max_concurrency: usize, max_per_destination: usize) -> DispatcherSet
             destination_prefix: String::new(),
             attempt_prefix: "atm_".into(),
         },
+        metrics: Arc::default(),
     }
 }
 

@@ -164,6 +164,11 @@ impl TestServer {
         }
     }
 
+    /// The running server's handle (its liveness and the seams that stop or wedge a worker).
+    pub fn handle(&self) -> &ServerHandle {
+        self.handle.as_ref().expect("running")
+    }
+
     /// Moves the server's manual clock forward.
     pub fn advance(&self, by: Duration) {
         self.control
