@@ -11,7 +11,7 @@ use std::time::Duration;
 use tokio::sync::watch;
 
 use super::http_sink::HttpSink;
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// Events read from the outbox at a time.
 const BATCH: usize = 256;
@@ -103,7 +103,7 @@ async fn run(store: Store, sink: Arc<HttpSink>, mut stopped: watch::Receiver<boo
         }
         if !sent.is_empty() {
             backoff = FIRST_BACKOFF;
-            if let Err(error) = remove(&store, sent).await {
+            if let Err(error) = store.outbox_remove(sent).await {
                 tracing::error!(%error, "cannot remove sent operator events; they will be sent again");
             }
         }
@@ -114,10 +114,6 @@ async fn run(store: Store, sink: Arc<HttpSink>, mut stopped: watch::Receiver<boo
             backoff = (backoff * 2).min(MAX_BACKOFF);
         }
     }
-}
-
-async fn remove(store: &Store, sent: Vec<u64>) -> Result<(), StoreError> {
-    store.outbox_remove(sent).await
 }
 
 /// Waits `duration`; `true` when told to stop meanwhile.

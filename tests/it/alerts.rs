@@ -194,28 +194,13 @@ async fn a_success_ends_the_streak() {
         .env("MAX_RETRY_LIMIT", "0"),
     );
     tenant_with_destination(&server.api, &receiver).await;
-    let mut n = 0;
-    let mut send = |count: usize| {
-        let ids: Vec<String> = (0..count)
-            .map(|_| {
-                n += 1;
-                format!("e{n}")
-            })
-            .collect();
-        ids
-    };
-    for id in send(3) {
-        publish(&server.api, &id).await;
-        server.settle().await;
-    }
-    receiver.set_switch(true);
-    for id in send(1) {
-        publish(&server.api, &id).await;
-        server.settle().await;
-    }
-    receiver.set_switch(false);
-    for id in send(3) {
-        publish(&server.api, &id).await;
+    // Three failures, one success, three failures: one event each, in turn.
+    for (n, succeeds) in [false, false, false, true, false, false, false]
+        .into_iter()
+        .enumerate()
+    {
+        receiver.set_switch(succeeds);
+        publish(&server.api, &format!("e{n}")).await;
         server.settle().await;
     }
     let events = verified(&sink.wait_for(4, WAIT).await);
