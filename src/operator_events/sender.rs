@@ -33,8 +33,8 @@ impl Sender {
         Sender { stop, task }
     }
 
-    /// Stops after the event being sent, if any; unsent events stay in the outbox for the next
-    /// start.
+    /// Stops at once, abandoning a send in progress; unsent events stay in the outbox for the
+    /// next start.
     pub async fn shutdown(self) {
         let _ = self.stop.send(true);
         let _ = self.task.await;
@@ -90,11 +90,18 @@ async fn run(store: Store, sink: Arc<HttpSink>, mut stopped: watch::Receiver<boo
         }
         let mut sent = Vec::with_capacity(rows.len());
         let mut failed = false;
+        let mut stopping = false;
         for row in rows {
-            if *stopped.borrow() {
-                break;
-            }
-            if send_with_tries(&sink, &row.body).await {
+            // A send in progress does not hold up shutdown: the event stays in the outbox and
+            // is sent at the next start.
+            let accepted = tokio::select! {
+                accepted = send_with_tries(&sink, &row.body) => accepted,
+                _ = stopped.changed() => {
+                    stopping = true;
+                    break;
+                }
+            };
+            if accepted {
                 sent.push(row.seq);
             } else {
                 failed = true;
@@ -106,6 +113,9 @@ async fn run(store: Store, sink: Arc<HttpSink>, mut stopped: watch::Receiver<boo
             if let Err(error) = store.outbox_remove(sent).await {
                 tracing::error!(%error, "cannot remove sent operator events; they will be sent again");
             }
+        }
+        if stopping {
+            return;
         }
         if failed {
             if pause(&mut stopped, backoff).await {
