@@ -10,9 +10,16 @@
 //! Both directions are checked record by record with point lookups, so the check streams
 //! through a store of any size; together they make each index a bijection with its table,
 //! which also makes the row counts equal. Used by `outpost check` and the store's tests.
+//!
+//! The metrics counters (`attempt_counts`, `event_counts`) are recounted from the logs and
+//! compared row by row: each counter must hold exactly what the logs imply, and nothing the logs
+//! imply may be missing. The recount is held in memory (one entry per counter row).
+
+use std::collections::BTreeMap;
 
 use redb::{ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition};
 
+use super::counters::{self, AttemptTuple, EventTuple};
 use super::tables::{self, QueueKey};
 use super::{codec, log_records, StoreError};
 use crate::model::destination::Destination;
@@ -580,5 +587,75 @@ pub fn check(txn: &ReadTransaction) -> Result<ConsistencyReport, StoreError> {
     check_attempts_by_event(txn, &mut report)?;
     check_pending_retries(txn, &mut report)?;
     check_destination_owners(txn, &mut report)?;
+    check_counters(txn, &mut report)?;
     Ok(report)
+}
+
+/// Compares a counter table with the counts the logs imply.
+fn compare_counts(
+    name: &str,
+    table: &ReadOnlyTable<&'static [u8], u64>,
+    mut expected: BTreeMap<Vec<u8>, u64>,
+    report: &mut ConsistencyReport,
+) -> Result<(), StoreError> {
+    for row in table.iter()? {
+        let (key, count) = row?;
+        let (key, count) = (key.value(), count.value());
+        match expected.remove(key) {
+            Some(implied) if implied == count => {}
+            Some(implied) => report.problem(|| {
+                format!(
+                    "{name} {}: counts {count}, the logs hold {implied}",
+                    show(key)
+                )
+            }),
+            None => report
+                .problem(|| format!("{name} {}: counts {count}, the logs hold none", show(key))),
+        }
+    }
+    for (key, implied) in expected {
+        report.problem(|| format!("{name} {}: missing, the logs hold {implied}", show(&key)));
+    }
+    Ok(())
+}
+
+/// Every counter equals the count of the log rows it covers (see `counters.rs`).
+fn check_counters(txn: &ReadTransaction, report: &mut ConsistencyReport) -> Result<(), StoreError> {
+    let mut attempts: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    for row in txn.open_table(tables::ATTEMPT_LOG)?.iter()? {
+        let (_, bytes) = row?;
+        let attempt: Attempt = codec::decode("attempt_log", bytes.value())?;
+        let tuple = AttemptTuple::of(&attempt).encode();
+        for key in counters::counter_keys(attempt.time_nanos, &tuple) {
+            *attempts.entry(key).or_default() += 1;
+        }
+    }
+    compare_counts(
+        "attempt_counts",
+        &txn.open_table(tables::ATTEMPT_COUNTS)?,
+        attempts,
+        report,
+    )?;
+    let mut events: BTreeMap<Vec<u8>, u64> = BTreeMap::new();
+    let ingested = txn.open_table(tables::EVENT_INGESTED)?;
+    let by_event = txn.open_table(tables::ATTEMPTS_BY_EVENT)?;
+    for row in txn.open_table(tables::EVENT_LOG)?.iter()? {
+        let (position, bytes) = row?;
+        let event: Event = codec::decode("event_log", bytes.value())?;
+        let current = ingested
+            .get(event.id.as_str())?
+            .is_some_and(|v| v.value() == position.value());
+        if current && counters::event_has_attempts(&by_event, &event.id)? {
+            let tuple = EventTuple::of(&event).encode();
+            for key in counters::counter_keys(event.time_nanos, &tuple) {
+                *events.entry(key).or_default() += 1;
+            }
+        }
+    }
+    compare_counts(
+        "event_counts",
+        &txn.open_table(tables::EVENT_COUNTS)?,
+        events,
+        report,
+    )
 }
