@@ -18,7 +18,7 @@ use super::error::ApiError;
 use super::query::Query;
 use super::reply::Reply;
 use super::routes::{self, Auth, Handler, Matched, Miss};
-use super::{destinations, health, logs, publish, retry, schemas, tenants, AppState};
+use super::{destinations, health, logs, metrics, publish, retry, schemas, tenants, AppState};
 
 fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
@@ -102,6 +102,10 @@ async fn run(
         Handler::GetAttempt => {
             let attempt = param(matched, "attempt_id")?;
             logs::get_attempt(state, caller()?, attempt, &query, None)
+        }
+        Handler::EventMetrics => metrics::metrics(state, caller()?, &query, metrics::Kind::Events),
+        Handler::AttemptMetrics => {
+            metrics::metrics(state, caller()?, &query, metrics::Kind::Attempts)
         }
         Handler::ListTenants => tenants::list(state, caller()?, &query),
         Handler::GetTenant => tenants::get(state, caller()?),
