@@ -10,6 +10,7 @@ mod delivery;
 mod destinations;
 mod disk_budget;
 mod fidelity;
+mod metrics_api;
 mod operator_log;
 mod ops;
 mod restart;
