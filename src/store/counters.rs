@@ -70,6 +70,11 @@ pub fn bucket_key(level: Level, bucket_start_seconds: i64) -> [u8; 9] {
     key
 }
 
+/// The key range holding every counter of `level`.
+pub fn level_range(level: Level) -> (Vec<u8>, Vec<u8>) {
+    (vec![level.tag()], vec![level.tag() + 1])
+}
+
 /// The bucket start (unix seconds) and tuple bytes of a counter key.
 pub fn split_counter_key(key: &[u8]) -> Option<(i64, &[u8])> {
     let start = tables::decode_ordered_i64(key.get(1..9)?)?;

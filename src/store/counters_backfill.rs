@@ -7,6 +7,10 @@
 //! — attempts first, then events — with the position reached kept in `meta.counters_backfill`
 //! in the same transaction, so a start interrupted halfway resumes where it stopped. The first
 //! batch clears both counter tables. A new file (both logs empty) is marked at once.
+//!
+//! A marked file whose day counters of attempts do not add up to the attempts stored was written
+//! by a release without counters since (a downgrade): its mark is dropped and they are built
+//! again.
 
 use std::ops::Bound;
 
@@ -35,6 +39,19 @@ pub struct Backfilled {
 /// Builds the counters unless the file says they are complete. Returns what was counted when
 /// there was anything to do.
 pub(super) fn ensure(db: &Database) -> Result<Option<Backfilled>, StoreError> {
+    if marked_but_stale(db)? {
+        tracing::warn!(
+            "the metrics counters do not add up to the attempt log (a release without them \
+             wrote to the file?): building them again"
+        );
+        let txn = db.begin_write()?;
+        {
+            let mut meta = txn.open_table(tables::META)?;
+            meta.remove(BUILT)?;
+            meta.remove(PROGRESS)?;
+        }
+        txn.commit()?;
+    }
     {
         let txn = db.begin_read()?;
         let meta = txn.open_table(tables::META)?;
@@ -64,6 +81,25 @@ pub(super) fn ensure(db: &Database) -> Result<Option<Backfilled>, StoreError> {
             return Ok(Some(counted));
         }
     }
+}
+
+/// Whether the file is marked as counted but its day counters of attempts do not add up to the
+/// attempts stored: a release without counters wrote to it since. Reads one counter row per
+/// day and tuple, not the log.
+fn marked_but_stale(db: &Database) -> Result<bool, StoreError> {
+    let txn = db.begin_read()?;
+    if txn.open_table(tables::META)?.get(BUILT)?.is_none() {
+        return Ok(false);
+    }
+    let (from, to) = counters::level_range(counters::Level::Day);
+    let mut counted: u64 = 0;
+    for row in txn
+        .open_table(tables::ATTEMPT_COUNTS)?
+        .range(from.as_slice()..to.as_slice())?
+    {
+        counted = counted.saturating_add(row?.1.value());
+    }
+    Ok(counted != txn.open_table(tables::ATTEMPT_LOG)?.len()?)
 }
 
 /// What one batch did.

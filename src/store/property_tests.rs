@@ -1056,3 +1056,57 @@ async fn a_damaged_counter_is_reported() {
         "{report:?}"
     );
 }
+
+#[tokio::test]
+async fn counters_left_stale_by_an_older_release_are_built_again() {
+    let mut rng = Rng(5);
+    let mut world = World::new();
+    spread_history(&mut world, &mut rng, 200).await;
+    // An older release deletes an attempt (with its index rows) and leaves the counters be.
+    world
+        .restart_with(|dir| {
+            let db = redb::Database::create(dir.join(super::STORE_FILE)).expect("db");
+            let txn = db.begin_write().expect("write");
+            {
+                let mut log = txn.open_table(tables::ATTEMPT_LOG).expect("log");
+                let (_, bytes) = log.pop_first().expect("pop").expect("an attempt");
+                let attempt: Attempt = codec::decode("attempt_log", bytes.value()).expect("decode");
+                drop(bytes);
+                txn.open_table(tables::ATTEMPT_TIME)
+                    .expect("times")
+                    .remove(attempt.id.as_str())
+                    .expect("remove");
+                txn.open_table(tables::ATTEMPTS_BY_TENANT)
+                    .expect("by tenant")
+                    .remove(
+                        tables::tenant_time_key(
+                            &attempt.tenant_id,
+                            attempt.time_nanos,
+                            &attempt.id,
+                        )
+                        .as_slice(),
+                    )
+                    .expect("remove");
+                txn.open_table(tables::ATTEMPTS_BY_EVENT)
+                    .expect("by event")
+                    .remove(
+                        tables::attempt_by_event_key(
+                            &attempt.event_id,
+                            &attempt.destination_id,
+                            attempt.attempt_number,
+                        )
+                        .as_slice(),
+                    )
+                    .expect("remove");
+            }
+            txn.commit().expect("commit");
+        })
+        .await;
+    let report = world.store.check_consistency().expect("check");
+    assert!(report.is_consistent(), "{report:?}");
+    let bounds = [0, i64::MAX];
+    assert_eq!(
+        scanned(&world.store, &bounds),
+        recounted(&world.store, &bounds)
+    );
+}
