@@ -318,6 +318,16 @@ async fn metrics_agree_with_the_logs() {
     assert_eq!(answer["metadata"]["row_limit"], 100_000);
     assert_eq!(answer["metadata"]["truncated"], false);
     assert!(answer["metadata"]["query_time_ms"].is_u64());
+    // Latency measures are accepted and null: attempts carry no latency.
+    let answer = get(
+        api,
+        &format!("/api/v1/metrics/attempts?time[start]={start}&time[end]={end}&measures[]=avg_latency&measures[]=p99_latency&measures[]=count"),
+    )
+    .await;
+    assert_eq!(
+        answer["data"][0]["metrics"],
+        json!({"avg_latency": null, "count": 10, "p99_latency": null})
+    );
 
     // Hourly by destination and status, over a range with empty hours on both sides.
     let (start, end) = ("2026-03-02T08:00:00Z", "2026-03-02T14:00:00Z");

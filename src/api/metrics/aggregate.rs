@@ -98,12 +98,13 @@ impl Totals {
     }
 }
 
-/// A measure's value: counts are integers, ratios and rates floats.
+/// A measure's value: counts are integers, ratios and rates floats, latencies `null`.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Number {
     Int(u64),
     Float(Box<RawValue>),
+    Null,
 }
 
 /// `x` as Go's JSON encoder writes a float64: integral values without a fraction, decimals in
@@ -163,6 +164,9 @@ fn measure(measure: Measure, totals: &Totals, seconds: f64) -> Number {
         Measure::Rate => rate(totals.count),
         Measure::SuccessfulRate => rate(totals.successful),
         Measure::FailedRate => rate(totals.failed),
+        Measure::AvgLatency | Measure::P50Latency | Measure::P95Latency | Measure::P99Latency => {
+            Number::Null
+        }
     }
 }
 
@@ -355,7 +359,7 @@ mod tests {
              &measures[]=count&measures[]=successful_count&measures[]=failed_count\
              &measures[]=error_rate&measures[]=first_attempt_count&measures[]=retry_count\
              &measures[]=manual_retry_count&measures[]=avg_attempt_number&measures[]=rate\
-             &measures[]=successful_rate&measures[]=failed_rate",
+             &measures[]=successful_rate&measures[]=failed_rate&measures[]=p99_latency",
             Kind::Attempts,
         );
         let mut grouping = Grouping::new(&r);
@@ -369,7 +373,7 @@ mod tests {
                 "count": 5, "successful_count": 2, "failed_count": 3, "error_rate": 0.6,
                 "first_attempt_count": 3, "retry_count": 1, "manual_retry_count": 1,
                 "avg_attempt_number": 1.2, "rate": 0.5, "successful_rate": 0.2,
-                "failed_rate": 0.3
+                "failed_rate": 0.3, "p99_latency": null
             }}])
         );
     }

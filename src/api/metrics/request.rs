@@ -94,10 +94,16 @@ pub enum Measure {
     Rate,
     SuccessfulRate,
     FailedRate,
+    /// The latency measures of upstream's newer releases: accepted, always `null` (attempts
+    /// carry no latency; upstream answers `null` for buckets without one).
+    AvgLatency,
+    P50Latency,
+    P95Latency,
+    P99Latency,
 }
 
 impl Measure {
-    const ALL: [Measure; 11] = [
+    const ALL: [Measure; 15] = [
         Measure::Count,
         Measure::SuccessfulCount,
         Measure::FailedCount,
@@ -109,6 +115,10 @@ impl Measure {
         Measure::Rate,
         Measure::SuccessfulRate,
         Measure::FailedRate,
+        Measure::AvgLatency,
+        Measure::P50Latency,
+        Measure::P95Latency,
+        Measure::P99Latency,
     ];
 
     pub fn name(self) -> &'static str {
@@ -124,6 +134,10 @@ impl Measure {
             Measure::Rate => "rate",
             Measure::SuccessfulRate => "successful_rate",
             Measure::FailedRate => "failed_rate",
+            Measure::AvgLatency => "avg_latency",
+            Measure::P50Latency => "p50_latency",
+            Measure::P95Latency => "p95_latency",
+            Measure::P99Latency => "p99_latency",
         }
     }
 
@@ -350,6 +364,19 @@ mod tests {
             .unwrap_err(),
             r#"unknown measure "error_rate""#
         );
+        assert_eq!(
+            parse(
+                &format!("{RANGE}&measures[]=avg_latency"),
+                Kind::Events,
+                &Caller::Admin
+            )
+            .unwrap_err(),
+            r#"unknown measure "avg_latency""#
+        );
+        assert!(admin(&format!(
+            "{RANGE}&measures[]=avg_latency&measures[]=p50_latency"
+        ))
+        .is_ok());
         assert_eq!(
             parse(
                 &format!("{RANGE}&measures[]=count&dimensions[]=status"),
