@@ -180,18 +180,15 @@ pub(super) fn batch(db: &Database, limit: usize) -> Result<Step, StoreError> {
         }
         EVENTS => {
             let rows = rows_after(&txn.open_table(tables::EVENT_LOG)?, after, limit)?;
+            let ingested = txn.open_table(tables::EVENT_INGESTED)?;
+            let by_event = txn.open_table(tables::ATTEMPTS_BY_EVENT)?;
             let mut events = 0;
             for (position, bytes) in &rows {
                 let event: Event = codec::decode("event_log", bytes)?;
-                let current = txn
-                    .open_table(tables::EVENT_INGESTED)?
+                let current = ingested
                     .get(event.id.as_str())?
                     .is_some_and(|v| v.value() == position.as_slice());
-                let has_attempts = counters::event_has_attempts(
-                    &txn.open_table(tables::ATTEMPTS_BY_EVENT)?,
-                    &event.id,
-                )?;
-                if current && has_attempts {
+                if current && counters::event_has_attempts(&by_event, &event.id)? {
                     counters::count_event(&txn, &event, 1)?;
                     events += 1;
                 }

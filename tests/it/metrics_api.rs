@@ -778,6 +778,17 @@ async fn every_bad_query_gets_upstreams_400() {
             );
         }
     }
+    // The widest ranges RFC 3339 can write, with and without buckets, answer (nothing stored).
+    for query in [
+        "time[start]=0000-01-01T00:00:00Z&time[end]=9999-12-31T23:59:59.999999999Z&measures[]=count",
+        "time[start]=0000-01-01T00:00:00Z&time[end]=9999-12-31T23:59:59Z&measures[]=rate&granularity=12M",
+        "time[start]=1969-12-31T23:59:59Z&time[end]=1970-01-01T01:00:01%2B01:00&measures[]=rate&granularity=1s",
+    ] {
+        for endpoint in ["events", "attempts"] {
+            let r = api.get(&format!("/api/v1/metrics/{endpoint}?{query}")).await;
+            assert_eq!(r.status, StatusCode::OK, "{endpoint} {query}: {}", r.text());
+        }
+    }
     // The largest granularity of each unit is accepted.
     for g in ["60s", "60m", "24h", "31d", "4w", "12M"] {
         let r = api
