@@ -29,6 +29,12 @@ const BATCH: usize = 10_000;
 const ATTEMPTS: u8 = 0;
 const EVENTS: u8 = 1;
 
+/// Whether the file's counters are complete (a file of an earlier release gets them built at its
+/// next start; until then there is nothing to check them against).
+pub(super) fn built(txn: &redb::ReadTransaction) -> Result<bool, StoreError> {
+    Ok(txn.open_table(tables::META)?.get(BUILT)?.is_some())
+}
+
 /// What a build counted.
 #[derive(Debug, Default, PartialEq, Eq)]
 pub struct Backfilled {

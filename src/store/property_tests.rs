@@ -1110,3 +1110,32 @@ async fn counters_left_stale_by_an_older_release_are_built_again() {
         recounted(&world.store, &bounds)
     );
 }
+
+#[tokio::test]
+async fn a_file_without_counters_checks_clean_before_they_are_built() {
+    let mut rng = Rng(11);
+    let mut world = World::new();
+    spread_history(&mut world, &mut rng, 120).await;
+    let dir = world.dir.path().to_path_buf();
+    let placeholder = tempfile::tempdir().expect("tempdir");
+    let (spare, spare_thread) = Store::open(placeholder.path()).expect("spare store");
+    drop(std::mem::replace(&mut world.store, spare));
+    let thread = std::mem::replace(&mut world.thread, spare_thread);
+    assert!(thread.join(Duration::from_secs(10)).await, "writer stopped");
+    forget_counters(&dir);
+    let db = redb::Database::create(dir.join(super::STORE_FILE)).expect("db");
+    let report = super::consistency::check(&redb::ReadableDatabase::begin_read(&db).expect("read"))
+        .expect("check");
+    assert!(report.is_consistent(), "{report:?}");
+    drop(db);
+    // `outpost check` and `outpost backup` take such a file as it is.
+    let counts = super::maintenance::check(&dir.join(super::STORE_FILE)).expect("outpost check");
+    assert!(counts
+        .iter()
+        .any(|(name, rows)| *name == "ATTEMPT_COUNTS" && *rows == 0));
+    let copy = placeholder.path().join("copy.redb");
+    let copied = super::maintenance::backup(&dir, &copy).expect("outpost backup");
+    assert!(copied
+        .iter()
+        .any(|(name, rows)| *name == "EVENT_COUNTS" && *rows == 0));
+}
