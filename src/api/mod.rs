@@ -9,6 +9,7 @@ mod display;
 mod error;
 mod health;
 mod logs;
+mod metrics;
 mod pagination;
 mod prometheus;
 mod publish;

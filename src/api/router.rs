@@ -20,7 +20,9 @@ use super::error::ApiError;
 use super::query::Query;
 use super::reply::Reply;
 use super::routes::{self, Auth, Handler, Matched, Miss};
-use super::{destinations, health, logs, prometheus, publish, retry, schemas, tenants, AppState};
+use super::{
+    destinations, health, logs, metrics, prometheus, publish, retry, schemas, tenants, AppState,
+};
 use crate::telemetry::http::HttpRequests;
 use crate::telemetry::RouteSlot;
 
@@ -117,6 +119,10 @@ async fn run(
         Handler::GetAttempt => {
             let attempt = param(matched, "attempt_id")?;
             logs::get_attempt(state, caller()?, attempt, &query, None)
+        }
+        Handler::EventMetrics => metrics::metrics(state, caller()?, &query, metrics::Kind::Events),
+        Handler::AttemptMetrics => {
+            metrics::metrics(state, caller()?, &query, metrics::Kind::Attempts)
         }
         Handler::ListTenants => tenants::list(state, caller()?, &query),
         Handler::GetTenant => tenants::get(state, caller()?),

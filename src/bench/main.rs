@@ -2,8 +2,8 @@
 //! into a plan, and runs it: a receiver, a server (the `outpost` executable beside this one, or
 //! `$OUTPOST_BIN`, spawned on a fresh data directory, or a running one via `--url`), a tenant
 //! with fan-out webhook destinations, open-loop publish load, a drain wait, then the report with
-//! what the server spent per delivery. The backlog, idle, query and sweep scenarios have their
-//! own runners (`backlog.rs`, `idle.rs`, `query.rs`, `sweep.rs`).
+//! what the server spent per delivery. The backlog, idle, query, sweep and metrics scenarios have
+//! their own runners (`backlog.rs`, `idle.rs`, `query.rs`, `sweep.rs`, `metrics.rs`).
 
 mod api;
 mod backlog;
@@ -12,6 +12,7 @@ mod hist;
 mod idle;
 mod ledger;
 mod load;
+mod metrics;
 mod query;
 mod receiver;
 mod report;
@@ -44,8 +45,8 @@ const FAST_RETRIES: &str = "1,1,1,1,1,1,1,1,1,1";
 /// $OUTPOST_BIN) unless --url names a running server.
 #[derive(FromArgs, Debug)]
 pub struct BenchArgs {
-    /// fanout1, fanout10, payload64k, failures, backlog, idle, query, sweep, or all (default
-    /// fanout1)
+    /// fanout1, fanout10, payload64k, failures, backlog, idle, query, sweep, metrics, or all
+    /// (default fanout1)
     #[argh(option, default = "String::from(\"fanout1\")")]
     pub scenario: String,
     /// offered publish rate in events/s, 0 = as fast as possible (default: fanout1, failures
@@ -56,11 +57,13 @@ pub struct BenchArgs {
     #[argh(option, default = "32")]
     pub connections: usize,
     /// seconds of publishing (default 10; backlog: a 900 s cap; idle: the quiet window,
-    /// default 60; query: the read load, default 20; sweep: the baseline phase, default 20)
+    /// default 60; query and metrics: the read load, default 20; sweep: the baseline phase,
+    /// default 20)
     #[argh(option)]
     pub duration: Option<u64>,
     /// stop after this many events (backlog default 1000000, idle default 100, query default
-    /// 5000000; sweep: events filled before the sweep, default 500000)
+    /// 5000000; sweep: events filled before the sweep, default 500000; metrics: events filled
+    /// over 24 h, default 227273, about 1000000 attempts)
     #[argh(option)]
     pub events: Option<u64>,
     /// destinations per event, overriding the scenario's
@@ -101,7 +104,7 @@ pub struct BenchArgs {
     /// keep the spawned server's data directory
     #[argh(switch)]
     pub keep_data: bool,
-    /// query: closed-loop read connections during the read load (default 8)
+    /// query and metrics: closed-loop read connections during the read load (default 8)
     #[argh(option, default = "query::DEFAULT_READERS")]
     pub readers: usize,
     /// sweep: LOG_RETENTION_TTL_SECONDS of the restarted server (default 5)
@@ -126,6 +129,8 @@ enum Kind {
     Query,
     /// Fill, a baseline, then publish during a large retention sweep (`sweep.rs`).
     Sweep,
+    /// Fill a day of attempts, then time the hourly metrics queries (`metrics.rs`).
+    Metrics,
 }
 
 /// One named workload.
@@ -203,6 +208,14 @@ const SCENARIOS: &[Scenario] = &[
         fail_percent: 0,
         rate: 2000.0,
         kind: Kind::Sweep,
+    },
+    Scenario {
+        name: "metrics",
+        fanout: 4,
+        payload: 64,
+        fail_percent: 10,
+        rate: 0.0,
+        kind: Kind::Metrics,
     },
 ];
 
@@ -293,6 +306,7 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
         Kind::Backlog => 900,
         Kind::Idle => 60,
         Kind::Query => query::DEFAULT_DURATION_S,
+        Kind::Metrics => metrics::DEFAULT_DURATION_S,
         Kind::Sweep => 20,
     });
     if !(1..=3600).contains(&duration) {
@@ -303,6 +317,7 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
         Kind::Backlog => Some(1_000_000),
         Kind::Idle => Some(idle::DEFAULT_EVENTS),
         Kind::Query => Some(query::DEFAULT_EVENTS),
+        Kind::Metrics => Some(metrics::DEFAULT_EVENTS),
         Kind::Sweep => Some(sweep::DEFAULT_EVENTS),
     });
     if let Some(n) = events {
@@ -417,10 +432,12 @@ fn run(args: BenchArgs) -> Result<(), String> {
     if args.url.is_some()
         && plans
             .iter()
-            .any(|p| matches!(p.kind, Kind::Backlog | Kind::Sweep))
+            .any(|p| matches!(p.kind, Kind::Backlog | Kind::Sweep | Kind::Metrics))
     {
         return Err(
-            "the backlog and sweep scenarios restart the server, so they cannot use --url".into(),
+            "the backlog, sweep and metrics scenarios start the server themselves, so they cannot \
+             use --url"
+                .into(),
         );
     }
     if args.url.is_some() && args.server_pid.is_none() && plans.iter().any(|p| p.kind == Kind::Idle)
@@ -445,6 +462,7 @@ fn run(args: BenchArgs) -> Result<(), String> {
                 Kind::Backlog => backlog::run(plan, &args).await?,
                 Kind::Idle => idle::run(plan, &args).await?,
                 Kind::Query => query::run(plan, &args).await?,
+                Kind::Metrics => metrics::run(plan, &args).await?,
                 Kind::Sweep => sweep::run(plan, &args).await?,
             };
             report::print_table(&results);

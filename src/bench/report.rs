@@ -183,6 +183,28 @@ pub struct QueryFigures {
     pub pass: bool,
 }
 
+/// The metrics scenario: the day of attempts it filled and the two hourly queries' latencies.
+#[derive(Serialize, Debug, Default)]
+pub struct MetricsFigures {
+    pub fill_events: u64,
+    pub fill_attempts: u64,
+    /// Seconds the fill took (written through the store, before the server started).
+    pub fill_seconds: f64,
+    pub fill_attempts_per_s: f64,
+    pub data_file_mib: Option<f64>,
+    /// A query over the whole fill counted every attempt and every event.
+    pub totals_match: bool,
+    pub readers: usize,
+    pub read_seconds: f64,
+    /// `GET /metrics/events`, last 24 h at 1 h.
+    pub events_query: ReadFigures,
+    /// `GET /metrics/attempts`, last 24 h at 1 h, every measure.
+    pub attempts_query: ReadFigures,
+    pub p99_target_ms: f64,
+    /// Totals matched, both p99 within `p99_target_ms`, no errors.
+    pub pass: bool,
+}
+
 /// One listing under the read load.
 #[derive(Serialize, Debug, Default)]
 pub struct ReadFigures {
@@ -275,6 +297,7 @@ pub struct Results {
     pub idle: Option<IdleFigures>,
     pub query: Option<QueryFigures>,
     pub sweep: Option<SweepFigures>,
+    pub metrics: Option<MetricsFigures>,
     pub first_error: Option<String>,
 }
 
@@ -575,6 +598,9 @@ pub fn print_table(r: &Results) {
     if let Some(q) = &r.query {
         rows.extend(query_rows(q));
     }
+    if let Some(m) = &r.metrics {
+        rows.extend(metrics_rows(m));
+    }
     if r.unparsable_requests > 0 || r.missing_event_id_header > 0 {
         rows.push((
             "unparsable / no event-id header".into(),
@@ -690,6 +716,64 @@ fn query_rows(q: &QueryFigures) -> Vec<(String, String)> {
     rows.push((
         "query target".into(),
         if q.pass { "PASS" } else { "MISS" }.to_string(),
+    ));
+    rows
+}
+
+/// The metrics scenario's rows: the fill, the totals check, then each query against its target.
+fn metrics_rows(m: &MetricsFigures) -> Vec<(String, String)> {
+    let mut rows = vec![
+        (
+            "fill: events, attempts (24 h)".to_string(),
+            format!(
+                "{} events, {} attempts in {:.1} s ({:.0} attempts/s)",
+                m.fill_events, m.fill_attempts, m.fill_seconds, m.fill_attempts_per_s
+            ),
+        ),
+        (
+            "totals counted by the server".into(),
+            if m.totals_match {
+                "match the fill"
+            } else {
+                "DIFFER from the fill"
+            }
+            .into(),
+        ),
+    ];
+    if let Some(size) = m.data_file_mib {
+        rows.push(("data file MiB".into(), format!("{size:.1}")));
+    }
+    for (name, f) in [
+        ("metrics/attempts 24h@1h", &m.attempts_query),
+        ("metrics/events 24h@1h", &m.events_query),
+    ] {
+        let verdict = if f.latency.p99_ms <= m.p99_target_ms && f.errors == 0 && f.ok > 0 {
+            "PASS"
+        } else {
+            "MISS"
+        };
+        rows.push((
+            format!("{name} p50/p99/max ms"),
+            format!(
+                "{}  (target p99 <= {} ms: {verdict})",
+                fmt_latency(&f.latency),
+                m.p99_target_ms
+            ),
+        ));
+        rows.push((
+            format!("{name} requests/s"),
+            format!(
+                "{:.0} ({} ok, {} errors, {} readers)",
+                f.requests_per_s, f.ok, f.errors, m.readers
+            ),
+        ));
+        if let Some(e) = &f.first_error {
+            rows.push((format!("{name} first error"), e.clone()));
+        }
+    }
+    rows.push((
+        "metrics target".into(),
+        if m.pass { "PASS" } else { "MISS" }.to_string(),
     ));
     rows
 }

@@ -361,3 +361,48 @@ fn attempt_time_value_v2() {
         Some(1_717_230_216_123_456_789)
     );
 }
+
+// The metrics counters (tables added to schema 2 without a version bump).
+
+#[test]
+fn counter_keys_v2() {
+    use super::counters::{counter_keys, AttemptTuple, EventTuple};
+    use crate::model::event::AttemptStatus;
+    // 2024-06-01T08:23:36.123456789Z: level byte (2 day, 1 hour, 0 minute) ++ the bucket's
+    // start in unix seconds as an order-preserving i64 ++ the tuple.
+    let time = 1_717_230_216_123_456_789;
+    let buckets = [
+        "0280000000665a6480",
+        "0180000000665ad500",
+        "0080000000665ada64",
+    ];
+    let attempt = AttemptTuple {
+        tenant_id: "tnt",
+        destination_id: "des",
+        destination_type: "webhook",
+        topic: "a.b",
+        status: AttemptStatus::Failed,
+        code: "500",
+        manual: true,
+        attempt_number: 258,
+    };
+    let attempt_golden = "00000003746e740000000364657300000007776562686f6f6b00000003612e62\
+                          00000000033530300100000102";
+    let event = EventTuple {
+        tenant_id: "tnt",
+        topic: "a.b",
+        destination_ids: vec!["d1", "d2"],
+    };
+    let event_golden = "00000003746e7400000003612e6200000002000000026431000000026432";
+    for (tuple, golden) in [
+        (attempt.encode(), attempt_golden),
+        (event.encode(), event_golden),
+    ] {
+        let keys = counter_keys(time, &tuple);
+        for (key, bucket) in keys.iter().zip(buckets) {
+            assert_eq!(hex(key), format!("{bucket}{golden}"), "counter key layout");
+        }
+    }
+    assert_eq!(AttemptTuple::decode(&unhex(attempt_golden)), Some(attempt));
+    assert_eq!(EventTuple::decode(&unhex(event_golden)), Some(event));
+}

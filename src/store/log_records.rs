@@ -6,13 +6,17 @@
 //! lives in `attempt_log` under `time ++ id` and is found by id through `attempt_time`; it is
 //! listed through `attempt_log` itself, `attempts_by_tenant` (whose key ends with its
 //! `attempt_log` key) and `attempts_by_event`.
+//!
+//! The metrics counters (`counters.rs`) change in the same calls: an attempt is counted when
+//! it is stored and uncounted when it is removed; an event is counted while it is stored and
+//! has at least one attempt.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use redb::{ReadableTable, WriteTransaction};
 
 use super::tables;
-use super::{codec, StoreError};
+use super::{codec, counters, StoreError};
 use crate::model::event::{Attempt, Event};
 
 /// Gives out log positions: the sequence number only grows while the store is open, and starts
@@ -68,6 +72,10 @@ pub(super) fn insert_event(
         tables::tenant_time_key(&event.tenant_id, event.time_nanos, &event.id).as_slice(),
         (),
     )?;
+    // An id published again after its idempotency window keeps the attempts of earlier rounds.
+    if counters::event_has_attempts(&txn.open_table(tables::ATTEMPTS_BY_EVENT)?, &event.id)? {
+        counters::count_event(txn, event, 1)?;
+    }
     Ok(())
 }
 
@@ -84,6 +92,9 @@ pub(super) fn remove_event(
         .is_some_and(|v| v.value() == position);
     if ours {
         ingested.remove(event.id.as_str())?;
+        if counters::event_has_attempts(&txn.open_table(tables::ATTEMPTS_BY_EVENT)?, &event.id)? {
+            counters::count_event(txn, event, -1)?;
+        }
     }
     txn.open_table(tables::EVENTS_BY_TIME)?
         .remove(tables::time_key(event.time_nanos, &event.id).as_slice())?;
@@ -113,6 +124,10 @@ pub(super) fn find_event(
 
 /// Stores an attempt (under the number it already carries) with its id and listing rows.
 pub(super) fn insert_attempt(txn: &WriteTransaction, attempt: &Attempt) -> Result<(), StoreError> {
+    let first_of_event = !counters::event_has_attempts(
+        &txn.open_table(tables::ATTEMPTS_BY_EVENT)?,
+        &attempt.event_id,
+    )?;
     let key = tables::time_key(attempt.time_nanos, &attempt.id);
     txn.open_table(tables::ATTEMPT_LOG)?.insert(
         key.as_slice(),
@@ -135,13 +150,24 @@ pub(super) fn insert_attempt(txn: &WriteTransaction, attempt: &Attempt) -> Resul
         .as_slice(),
         attempt.id.as_str(),
     )?;
+    counters::count_attempt(txn, attempt, 1)?;
+    if first_of_event {
+        if let Some(event) = counters::stored_event(txn, &attempt.event_id)? {
+            counters::count_event(txn, &event, 1)?;
+        }
+    }
     Ok(())
 }
 
 /// Removes an attempt and all its rows.
 pub(super) fn remove_attempt(txn: &WriteTransaction, attempt: &Attempt) -> Result<(), StoreError> {
-    txn.open_table(tables::ATTEMPT_LOG)?
-        .remove(tables::time_key(attempt.time_nanos, &attempt.id).as_slice())?;
+    let stored = txn
+        .open_table(tables::ATTEMPT_LOG)?
+        .remove(tables::time_key(attempt.time_nanos, &attempt.id).as_slice())?
+        .is_some();
+    if stored {
+        counters::count_attempt(txn, attempt, -1)?;
+    }
     txn.open_table(tables::ATTEMPT_TIME)?
         .remove(attempt.id.as_str())?;
     txn.open_table(tables::ATTEMPTS_BY_TENANT)?.remove(
@@ -158,6 +184,12 @@ pub(super) fn remove_attempt(txn: &WriteTransaction, attempt: &Attempt) -> Resul
         .is_some_and(|id| id.value() == attempt.id.as_str());
     if ours {
         by_event.remove(key.as_slice())?;
+        if !counters::event_has_attempts(&by_event, &attempt.event_id)? {
+            drop(by_event);
+            if let Some(event) = counters::stored_event(txn, &attempt.event_id)? {
+                counters::count_event(txn, &event, -1)?;
+            }
+        }
     }
     Ok(())
 }

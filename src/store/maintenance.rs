@@ -70,8 +70,13 @@ fn copy_table<K: redb::Key + 'static, V: redb::Value + 'static>(
     target: &WriteTransaction,
     definition: TableDefinition<K, V>,
 ) -> Result<u64, StoreError> {
-    let from = source.open_table(definition)?;
     let mut to = target.open_table(definition)?;
+    // A table a file of an earlier release lacks (the metrics counters) is copied empty.
+    let from = match source.open_table(definition) {
+        Ok(from) => from,
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(e) => return Err(e.into()),
+    };
     let mut rows = 0;
     for row in from.iter()? {
         let (key, value) = row?;
@@ -200,10 +205,12 @@ pub fn check(path: &Path) -> Result<TableCounts, MaintenanceError> {
     let mut counts = TableCounts::new();
     macro_rules! count {
         ($table:ident) => {
-            let rows = txn
-                .open_table(tables::$table)
-                .and_then(|t| Ok(t.len()?))
-                .map_err(StoreError::from)?;
+            // A table a file of an earlier release lacks (the metrics counters) counts 0 rows.
+            let rows = match txn.open_table(tables::$table) {
+                Ok(table) => table.len().map_err(StoreError::from)?,
+                Err(redb::TableError::TableDoesNotExist(_)) => 0,
+                Err(e) => return Err(StoreError::from(e).into()),
+            };
             counts.push((stringify!($table), rows));
         };
     }

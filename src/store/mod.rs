@@ -6,12 +6,15 @@ mod codec;
 #[cfg(test)]
 mod codec_golden_tests;
 pub mod consistency;
+mod counters;
+mod counters_backfill;
 mod destinations;
 mod error;
 mod legacy;
 mod log_records;
 mod logs;
 pub mod maintenance;
+mod metrics;
 mod migrate;
 mod outbox;
 mod outcome_effects;
@@ -30,6 +33,7 @@ use std::sync::{Arc, OnceLock};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
 
+pub use counters::{AttemptTuple, EventTuple};
 pub use destinations::CreateDestination;
 pub use error::StoreError;
 pub use logs::{AttemptFilter, EventFilter, Position, TimeRange};
@@ -117,6 +121,13 @@ impl Store {
         let db = open_file(&path)?;
         let (db, upgraded) = migrate::upgrade(&path, db, copied, now_ms, open_file)?;
         prepare_schema(&db)?;
+        if let Some(built) = counters_backfill::ensure(&db)? {
+            tracing::info!(
+                events = built.events,
+                attempts = built.attempts,
+                "built the metrics counters"
+            );
+        }
         if let Some(upgraded) = upgraded {
             tracing::info!(
                 events = upgraded.events,

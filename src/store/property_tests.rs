@@ -980,3 +980,262 @@ async fn an_upgrade_interrupted_halfway_is_finished_by_the_next_start() {
     let stamped = migrate::stamped_version(world.store.db.as_ref()).expect("version");
     assert_eq!(stamped, Some(tables::SCHEMA_VERSION));
 }
+
+/// Runs `steps` random steps, moving the clock on by up to a few hours now and then so the
+/// history spans minutes, hours and days of counters.
+async fn spread_history(world: &mut World, rng: &mut Rng, steps: usize) {
+    for _ in 0..steps {
+        world.step(rng).await;
+        match rng.below(10) {
+            0 => world.now_ms += rng.below(3 * 3_600_000) as i64,
+            1..=3 => world.now_ms += rng.below(120_000) as i64,
+            _ => {}
+        }
+    }
+}
+
+/// `bucket → tuple bytes → count` as the store's metrics scans report it.
+type Counted = BTreeMap<(usize, Vec<u8>), u64>;
+
+fn scanned(store: &Store, bounds: &[i64]) -> (Counted, Counted) {
+    let mut attempts = Counted::new();
+    store
+        .scan_attempt_counts(bounds, |bucket, tuple, n| {
+            *attempts.entry((bucket, tuple.encode())).or_default() += n;
+        })
+        .expect("attempt scan");
+    let mut events = Counted::new();
+    store
+        .scan_event_counts(bounds, |bucket, tuple, n| {
+            *events.entry((bucket, tuple.encode())).or_default() += n;
+        })
+        .expect("event scan");
+    (attempts, events)
+}
+
+/// The same counts, straight from the log records.
+fn recounted(store: &Store, bounds: &[i64]) -> (Counted, Counted) {
+    let bucket = |t: i64| {
+        let after = bounds.partition_point(|&b| b <= t);
+        (after > 0 && after < bounds.len()).then(|| after - 1)
+    };
+    let mut attempts = Counted::new();
+    for attempt in table_records::<_, Attempt>(store, "attempt_log", tables::ATTEMPT_LOG) {
+        if let Some(b) = bucket(attempt.time_nanos) {
+            let tuple = super::counters::AttemptTuple::of(&attempt).encode();
+            *attempts.entry((b, tuple)).or_default() += 1;
+        }
+    }
+    let with_attempts: BTreeSet<String> =
+        table_records::<_, Attempt>(store, "attempt_log", tables::ATTEMPT_LOG)
+            .into_iter()
+            .map(|a| a.event_id.into_string())
+            .collect();
+    let mut events = Counted::new();
+    for event in table_records::<_, Event>(store, "event_log", tables::EVENT_LOG) {
+        if !with_attempts.contains(event.id.as_str()) {
+            continue;
+        }
+        if let Some(b) = bucket(event.time_nanos) {
+            let tuple = super::counters::EventTuple::of(&event).encode();
+            *events.entry((b, tuple)).or_default() += 1;
+        }
+    }
+    (attempts, events)
+}
+
+#[tokio::test]
+async fn metrics_scans_equal_a_count_of_the_logs() {
+    const MINUTE: i64 = 60_000_000_000;
+    for seed in 0..8u64 {
+        let mut rng = Rng(seed + 100);
+        let mut world = World::new();
+        let first = world.now_ms * 1_000_000;
+        spread_history(&mut world, &mut rng, 250).await;
+        let last = world.now_ms * 1_000_000;
+        let report = world.store.check_consistency().expect("check");
+        assert!(report.is_consistent(), "seed {seed}: {report:?}");
+        for round in 0..12 {
+            // Boundaries: some on whole minutes, hours or days, some anywhere.
+            let span = (last - first).max(1);
+            let mut bounds: Vec<i64> = (0..1 + rng.below(6))
+                .map(|_| {
+                    let t =
+                        first - MINUTE + (rng.next() % (span as u64 + 2 * MINUTE as u64)) as i64;
+                    match rng.below(4) {
+                        0 => t - t.rem_euclid(MINUTE),
+                        1 => t - t.rem_euclid(60 * MINUTE),
+                        2 => t - t.rem_euclid(1_440 * MINUTE),
+                        _ => t,
+                    }
+                })
+                .collect();
+            bounds.push(first - 2 * 1_440 * MINUTE);
+            bounds.push(last + 1_440 * MINUTE);
+            bounds.sort_unstable();
+            bounds.dedup();
+            let (attempts, events) = scanned(&world.store, &bounds);
+            let (want_attempts, want_events) = recounted(&world.store, &bounds);
+            assert_eq!(
+                attempts, want_attempts,
+                "seed {seed} round {round} {bounds:?}"
+            );
+            assert_eq!(events, want_events, "seed {seed} round {round} {bounds:?}");
+        }
+    }
+}
+
+/// Removes the counters and their mark, as a file written before they existed lacks them.
+fn forget_counters(dir: &Path) {
+    let db = redb::Database::create(dir.join(super::STORE_FILE)).expect("db");
+    let txn = db.begin_write().expect("write");
+    txn.delete_table(tables::ATTEMPT_COUNTS).expect("delete");
+    txn.delete_table(tables::EVENT_COUNTS).expect("delete");
+    // The earlier release had no alert state or operator event outbox either.
+    txn.delete_table(tables::ALERT_STATE).expect("delete");
+    txn.delete_table(tables::OPERATOR_OUTBOX).expect("delete");
+    txn.commit().expect("commit");
+    super::counters_backfill::unmark(&db).expect("unmark");
+}
+
+#[tokio::test]
+async fn counters_missing_from_an_older_file_are_built_on_open() {
+    let mut rng = Rng(42);
+    let mut world = World::new();
+    spread_history(&mut world, &mut rng, 300).await;
+    let before = scanned(&world.store, &[0, i64::MAX]);
+    assert!(!before.0.is_empty(), "the history made attempts");
+    world.restart_with(forget_counters).await;
+    let report = world.store.check_consistency().expect("check");
+    assert!(report.is_consistent(), "{report:?}");
+    assert_eq!(scanned(&world.store, &[0, i64::MAX]), before);
+
+    // A build interrupted after a few small batches is finished by the next start.
+    world
+        .restart_with(|dir| {
+            forget_counters(dir);
+            let db = redb::Database::create(dir.join(super::STORE_FILE)).expect("db");
+            for _ in 0..3 {
+                let step = super::counters_backfill::batch(&db, 7).expect("batch");
+                assert!(!step.done);
+            }
+        })
+        .await;
+    let report = world.store.check_consistency().expect("check");
+    assert!(report.is_consistent(), "{report:?}");
+    assert_eq!(scanned(&world.store, &[0, i64::MAX]), before);
+}
+
+#[tokio::test]
+async fn a_damaged_counter_is_reported() {
+    let mut rng = Rng(9);
+    let mut world = World::new();
+    spread_history(&mut world, &mut rng, 200).await;
+    world
+        .store
+        .writer
+        .write(|ctx| {
+            let mut counts = ctx.txn.open_table(tables::ATTEMPT_COUNTS)?;
+            let first = counts
+                .first()?
+                .map(|(k, v)| (k.value().to_vec(), v.value()));
+            if let Some((key, count)) = first {
+                counts.insert(key.as_slice(), count + 1)?;
+            }
+            Ok(())
+        })
+        .await
+        .expect("damage");
+    let report = world.store.check_consistency().expect("check");
+    assert_eq!(report.total, 1, "{report:?}");
+    assert!(
+        report.problems[0].starts_with("attempt_counts "),
+        "{report:?}"
+    );
+}
+
+#[tokio::test]
+async fn counters_left_stale_by_an_older_release_are_built_again() {
+    let mut rng = Rng(5);
+    let mut world = World::new();
+    spread_history(&mut world, &mut rng, 200).await;
+    // An older release deletes an attempt (with its index rows) and leaves the counters be.
+    world
+        .restart_with(|dir| {
+            let db = redb::Database::create(dir.join(super::STORE_FILE)).expect("db");
+            let txn = db.begin_write().expect("write");
+            {
+                let mut log = txn.open_table(tables::ATTEMPT_LOG).expect("log");
+                let (_, bytes) = log.pop_first().expect("pop").expect("an attempt");
+                let attempt: Attempt = codec::decode("attempt_log", bytes.value()).expect("decode");
+                drop(bytes);
+                txn.open_table(tables::ATTEMPT_TIME)
+                    .expect("times")
+                    .remove(attempt.id.as_str())
+                    .expect("remove");
+                txn.open_table(tables::ATTEMPTS_BY_TENANT)
+                    .expect("by tenant")
+                    .remove(
+                        tables::tenant_time_key(
+                            &attempt.tenant_id,
+                            attempt.time_nanos,
+                            &attempt.id,
+                        )
+                        .as_slice(),
+                    )
+                    .expect("remove");
+                txn.open_table(tables::ATTEMPTS_BY_EVENT)
+                    .expect("by event")
+                    .remove(
+                        tables::attempt_by_event_key(
+                            &attempt.event_id,
+                            &attempt.destination_id,
+                            attempt.attempt_number,
+                        )
+                        .as_slice(),
+                    )
+                    .expect("remove");
+            }
+            txn.commit().expect("commit");
+        })
+        .await;
+    let report = world.store.check_consistency().expect("check");
+    assert!(report.is_consistent(), "{report:?}");
+    let bounds = [0, i64::MAX];
+    assert_eq!(
+        scanned(&world.store, &bounds),
+        recounted(&world.store, &bounds)
+    );
+}
+
+#[tokio::test]
+async fn a_file_without_counters_checks_clean_before_they_are_built() {
+    let mut rng = Rng(11);
+    let mut world = World::new();
+    spread_history(&mut world, &mut rng, 120).await;
+    let dir = world.dir.path().to_path_buf();
+    let placeholder = tempfile::tempdir().expect("tempdir");
+    let (spare, spare_thread) = Store::open(placeholder.path()).expect("spare store");
+    drop(std::mem::replace(&mut world.store, spare));
+    let thread = std::mem::replace(&mut world.thread, spare_thread);
+    assert!(thread.join(Duration::from_secs(10)).await, "writer stopped");
+    forget_counters(&dir);
+    let db = redb::Database::create(dir.join(super::STORE_FILE)).expect("db");
+    let report = super::consistency::check(&redb::ReadableDatabase::begin_read(&db).expect("read"))
+        .expect("check");
+    assert!(report.is_consistent(), "{report:?}");
+    drop(db);
+    // `outpost check` and `outpost backup` take such a file as it is.
+    let counts = super::maintenance::check(&dir.join(super::STORE_FILE)).expect("outpost check");
+    assert!(counts
+        .iter()
+        .any(|(name, rows)| *name == "ATTEMPT_COUNTS" && *rows == 0));
+    let copy = placeholder.path().join("copy.redb");
+    let copied = super::maintenance::backup(&dir, &copy).expect("outpost backup");
+    assert!(copied
+        .iter()
+        .any(|(name, rows)| *name == "EVENT_COUNTS" && *rows == 0));
+    assert!(copied
+        .iter()
+        .any(|(name, rows)| *name == "OPERATOR_OUTBOX" && *rows == 0));
+}

@@ -41,6 +41,12 @@ pub const ATTEMPTS_BY_EVENT: TableDefinition<&[u8], &str> =
 pub const QUEUE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("queue");
 /// `event prefix ++ destination id` → queue key of the pair's pending automatic retry.
 pub const PENDING_RETRY: TableDefinition<&[u8], &[u8]> = TableDefinition::new("pending_retry");
+/// `level ++ bucket start ++ attempt tuple` → how many attempts of that tuple were made in the
+/// bucket (see `counters.rs`).
+pub const ATTEMPT_COUNTS: TableDefinition<&[u8], u64> = TableDefinition::new("attempt_counts");
+/// `level ++ bucket start ++ event tuple` → how many stored events with at least one attempt
+/// have that tuple and a `time` in the bucket (see `counters.rs`).
+pub const EVENT_COUNTS: TableDefinition<&[u8], u64> = TableDefinition::new("event_counts");
 
 /// `tenant prefix ++ destination id` → `AlertState` record: the destination's failure streak
 /// and when it last raised an exhausted-retries alert. No row: nothing to remember.
@@ -69,6 +75,8 @@ macro_rules! every_table {
         $apply!(PENDING_RETRY);
         $apply!(ALERT_STATE);
         $apply!(OPERATOR_OUTBOX);
+        $apply!(ATTEMPT_COUNTS);
+        $apply!(EVENT_COUNTS);
     };
 }
 pub(crate) use every_table;

@@ -3,7 +3,7 @@
 //! days, so every [`super::Timestamp`] has a date.
 
 /// Days since 1970-01-01 for a civil date (`month` 1..=12, `day` 1..=31).
-pub(super) fn days_from_civil(year: i128, month: u32, day: u32) -> i128 {
+pub(crate) fn days_from_civil(year: i128, month: u32, day: u32) -> i128 {
     let (month, day) = (i128::from(month), i128::from(day));
     // Shift the year so that it starts in March; February's leap day is then the last day.
     let shifted_year = if month <= 2 { year - 1 } else { year };
@@ -16,7 +16,7 @@ pub(super) fn days_from_civil(year: i128, month: u32, day: u32) -> i128 {
 }
 
 /// The civil date (year, month 1..=12, day 1..=31) of a day count since 1970-01-01.
-pub(super) fn civil_from_days(days: i128) -> (i128, u32, u32) {
+pub(crate) fn civil_from_days(days: i128) -> (i128, u32, u32) {
     let shifted = days + 719_468;
     let era = shifted.div_euclid(146_097);
     let day_of_era = shifted.rem_euclid(146_097);

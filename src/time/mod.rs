@@ -13,6 +13,7 @@
 mod civil;
 mod rfc3339;
 
+pub(crate) use civil::{civil_from_days, days_from_civil};
 pub use rfc3339::{
     parse_rfc3339, parse_rfc3339_or_date, parse_rfc3339_with_offset, ParseTimeError,
 };

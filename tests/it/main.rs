@@ -12,6 +12,7 @@ mod destinations;
 mod disk_budget;
 mod fidelity;
 mod health;
+mod metrics_api;
 mod operator_log;
 mod ops;
 mod prometheus;

@@ -122,6 +122,33 @@ async fn a_schema_1_file_is_upgraded_and_answers_as_before() {
     assert_eq!(fresh.status, StatusCode::ACCEPTED, "{}", fresh.text());
     let listed = server.api.get("/api/v1/events?tenant_id=acme").await.json();
     assert_eq!(listed["models"].as_array().expect("models").len(), 4);
+
+    // The metrics, built from the upgraded logs, count what they hold.
+    server.settle().await;
+    let attempts = server.api.get("/api/v1/attempts?limit=1000").await.json();
+    let attempts = attempts["models"].as_array().expect("models").clone();
+    let mut with_attempts: Vec<&str> = attempts
+        .iter()
+        .map(|a| a["event_id"].as_str().expect("event id"))
+        .collect();
+    with_attempts.sort_unstable();
+    with_attempts.dedup();
+    let range = "time[start]=1970-01-01T00:00:00Z&time[end]=2100-01-01T00:00:00Z&measures[]=count";
+    for (endpoint, expected) in [
+        ("attempts", attempts.len()),
+        ("events", with_attempts.len()),
+    ] {
+        let answer = server
+            .api
+            .get(&format!("/api/v1/metrics/{endpoint}?{range}"))
+            .await
+            .json();
+        assert_eq!(
+            answer["data"][0]["metrics"]["count"],
+            json!(expected),
+            "{endpoint}: {answer}"
+        );
+    }
     server.stop().await;
 
     // The upgraded file passes the full consistency check.

@@ -606,6 +606,50 @@ class Compat:
         )
         return f"{type(e1).__name__} 403, {type(e2).__name__} 403"
 
+    # ---- metrics (nothing published: zero-filled and empty answers)
+    def s22_metrics_through_the_sdk(self):
+        start = datetime.fromisoformat("2024-01-01T00:00:00+00:00")
+        end = datetime.fromisoformat("2024-01-01T03:00:00+00:00")
+        r = self.sdk.metrics.get_event_metrics(
+            request={"time": {"start": start, "end": end}, "granularity": "1h",
+                     "measures": ["count", "rate"]}
+        )
+        eq(len(r.data), 3, "hourly event rows, zero-filled")
+        eq(r.data[0].time_bucket, start, "first bucket")
+        eq(r.data[0].metrics, {"count": 0, "rate": 0}, "zero row")
+        eq(r.metadata.granularity, "1h", "granularity echoed")
+        eq((r.metadata.row_count, r.metadata.row_limit, r.metadata.truncated), (3, 100000, False),
+           "metadata")
+        r = self.sdk.metrics.get_attempt_metrics(
+            request={"time": {"start": start, "end": end}, "granularity": "1h",
+                     "measures": ["count", "error_rate", "successful_rate"],
+                     "dimensions": ["destination_id", "status"],
+                     "filters": {"topic": ["user.created"]}}
+        )
+        eq(r.data, [], "grouped attempts with nothing in range")
+        r = self.jwt_sdk.metrics.get_attempt_metrics(
+            request={"time": {"start": start, "end": end}, "measures": ["count", "avg_latency"]}
+        )
+        eq(r.data, [], "tenant JWT, no granularity, nothing in range")
+        e1 = expect_error(
+            lambda: self.jwt_sdk.metrics.get_event_metrics(
+                request={"time": {"start": start, "end": end}, "measures": ["count"],
+                         "dimensions": ["tenant_id"]}
+            ),
+            (errors.APIErrorResponse, errors.APIError),
+            403,
+            "JWT grouping by tenant",
+        )
+        e2 = expect_error(
+            lambda: self.sdk.metrics.get_attempt_metrics(
+                request={"time": {"start": end, "end": start}, "measures": ["count"]}
+            ),
+            (errors.BadRequestError, errors.APIErrorResponse, errors.APIError),
+            400,
+            "start after end",
+        )
+        return f"3 zero rows, [] grouped; {type(e1).__name__} 403, {type(e2).__name__} 400"
+
     # ---- cleanup
     def s23_delete_remaining(self):
         d = self.sdk.destinations.delete(tenant_id=self.t1, destination_id=self.dest_a.id)
