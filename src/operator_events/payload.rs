@@ -210,12 +210,11 @@ struct CountsJson {
     threshold: u32,
 }
 
+/// `alert.destination.consecutive_failure`: the attempt payload plus the streak.
 #[derive(Serialize)]
 struct ConsecutiveFailureData<'a> {
-    tenant_id: &'a str,
-    event: EventJson<'a>,
-    attempt: AttemptJson<'a>,
-    destination: DestinationJson<'a>,
+    #[serde(flatten)]
+    attempt: AttemptData<'a>,
     consecutive_failures: CountsJson,
 }
 
@@ -232,10 +231,7 @@ pub fn consecutive_failure_event(
         OperatorTopic::ConsecutiveFailure,
         &destination.tenant_id,
         ConsecutiveFailureData {
-            tenant_id: &destination.tenant_id,
-            event: event_json(event, &attempt.destination_id),
-            attempt: attempt_json(attempt),
-            destination: destination_json(destination),
+            attempt: attempt_data(event, attempt, destination),
             consecutive_failures: CountsJson {
                 current: counts.current,
                 max: counts.max,
@@ -419,13 +415,17 @@ mod tests {
             max: 10,
             threshold: 70,
         };
-        let body: Value = serde_json::from_slice(
-            &consecutive_failure_event(&stamp(), &event(), &attempt(), &destination(), counts)
+        let text = String::from_utf8(
+            consecutive_failure_event(&stamp(), &event(), &attempt(), &destination(), counts)
                 .unwrap()
                 .body,
         )
         .unwrap();
+        assert!(text.contains(r#""data":{"b":1.10,"a":[1]}"#), "{text}");
+        let body: Value = serde_json::from_str(&text).unwrap();
         assert_eq!(body["topic"], "alert.destination.consecutive_failure");
+        assert_eq!(body["data"]["attempt"]["id"], "a1");
+        assert_eq!(body["data"]["tenant_id"], "t1");
         assert_eq!(
             body["data"]["consecutive_failures"],
             json!({"current": 7, "max": 10, "threshold": 70})
