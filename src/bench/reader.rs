@@ -14,7 +14,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::Full;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Method, Request};
 
@@ -130,7 +130,7 @@ where
             }
         };
         let sent = Instant::now();
-        let answer = tokio::time::timeout(REQUEST_TIMEOUT, exchange(s, request))
+        let answer = tokio::time::timeout(REQUEST_TIMEOUT, load::exchange(s, request))
             .await
             .ok();
         let took = sent.elapsed();
@@ -188,31 +188,11 @@ fn request(addr: SocketAddr, auth: &str, path: &str) -> Result<Request<Full<Byte
         .map_err(|e| e.to_string())
 }
 
-/// Sends `request` once the connection is ready and reads the whole answer: status and body.
-async fn exchange(
-    sender: &mut SendRequest<Full<Bytes>>,
-    request: Request<Full<Bytes>>,
-) -> Result<(u16, Bytes), String> {
-    sender.ready().await.map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((status, body))
-}
-
 /// `GET path` with the bearer `key` on a fresh connection to `addr`: status and body.
 pub async fn get(addr: SocketAddr, key: &str, path: &str) -> Result<(u16, Bytes), String> {
     let mut sender = load::connect(addr).await?;
     let request = request(addr, &format!("Bearer {key}"), path)?;
-    exchange(&mut sender, request).await
+    load::exchange(&mut sender, request).await
 }
 
 #[cfg(test)]
