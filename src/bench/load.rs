@@ -288,6 +288,26 @@ pub async fn connect(addr: SocketAddr) -> Result<SendRequest<Full<Bytes>>, Strin
     Ok(sender)
 }
 
+/// Sends `request` once the connection is ready and reads the whole answer: status and body.
+pub async fn exchange(
+    sender: &mut SendRequest<Full<Bytes>>,
+    request: Request<Full<Bytes>>,
+) -> Result<(u16, Bytes), String> {
+    sender.ready().await.map_err(|e| e.to_string())?;
+    let response = sender
+        .send_request(request)
+        .await
+        .map_err(|e| e.to_string())?;
+    let status = response.status().as_u16();
+    let body = response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?
+        .to_bytes();
+    Ok((status, body))
+}
+
 async fn connection(shared: Arc<Shared>) {
     let stats = &shared.stats;
     let mut sender: Option<SendRequest<Full<Bytes>>> = None;
@@ -323,19 +343,7 @@ async fn connection(shared: Arc<Shared>) {
             .body(Full::new(Bytes::from(shared.body(seq, sent_at_ns))));
         let Ok(request) = request else { continue };
         stats.sent.fetch_add(1, Ordering::Relaxed);
-        let exchange = async {
-            s.ready().await.map_err(|e| e.to_string())?;
-            let response = s.send_request(request).await.map_err(|e| e.to_string())?;
-            let status = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            Ok::<_, String>((status, body))
-        };
-        match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
+        match tokio::time::timeout(REQUEST_TIMEOUT, exchange(s, request)).await {
             Ok(Ok((202, body))) => {
                 let took = sent_from.elapsed();
                 shared.latency.record(took.as_micros() as u64);

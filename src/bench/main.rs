@@ -14,6 +14,7 @@ mod ledger;
 mod load;
 mod metrics;
 mod query;
+mod reader;
 mod receiver;
 mod report;
 mod server;

@@ -20,13 +20,10 @@
 //! The target: p99 ≤ [`P99_TARGET_MS`] for each query, with no errors.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::{Method, Request};
 use serde_json::Value;
 
 use outpost::model::event::{Attempt, AttemptStatus, Event};
@@ -34,9 +31,8 @@ use outpost::store::{Outcome, PublishRequest, Store};
 use outpost::time::Timestamp;
 
 use super::api::Api;
-use super::hist::Histogram;
-use super::load;
-use super::report::{Latency, MetricsFigures, ReadFigures, Results};
+use super::reader::{self, Ask, ReadStats};
+use super::report::{MetricsFigures, ReadFigures, Results};
 use super::server::{self, SpawnSpec};
 use super::{per_second, remove_dir, BenchArgs, BenchClock, Plan, BENCH_API_KEY};
 
@@ -61,8 +57,6 @@ const SPAN_MS: i64 = 24 * 3_600_000;
 const ROUND: u64 = 2_000;
 /// Delay of the retry of a failed first attempt.
 const RETRY_AFTER_MS: u64 = 60_000;
-/// How long one read may take before the connection is given up.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 const ATTEMPT_MEASURES: &str = "measures[]=count&measures[]=successful_count\
     &measures[]=failed_count&measures[]=error_rate&measures[]=first_attempt_count\
@@ -302,36 +296,8 @@ async fn deliver_queued(store: &Store, until_empty: bool) -> Result<u64, String>
 }
 
 /// `GET path` with the admin key on a fresh connection: status and body.
-async fn get(api: &Api, path: &str) -> Result<(u16, Bytes), String> {
-    let mut sender = load::connect(api.addr).await?;
-    send(&mut sender, api, path).await
-}
-
-async fn send(
-    sender: &mut hyper::client::conn::http1::SendRequest<Full<Bytes>>,
-    api: &Api,
-    path: &str,
-) -> Result<(u16, Bytes), String> {
-    let request = Request::builder()
-        .method(Method::GET)
-        .uri(path)
-        .header("host", api.addr.to_string())
-        .header("authorization", format!("Bearer {}", api.key))
-        .body(Full::new(Bytes::new()))
-        .map_err(|e| e.to_string())?;
-    sender.ready().await.map_err(|e| e.to_string())?;
-    let response = sender
-        .send_request(request)
-        .await
-        .map_err(|e| e.to_string())?;
-    let status = response.status().as_u16();
-    let body = response
-        .into_body()
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?
-        .to_bytes();
-    Ok((status, body))
+async fn get(api: &Api, path: &str) -> Result<(u16, bytes::Bytes), String> {
+    reader::get(api.addr, &api.key, path).await
 }
 
 /// The `count` of the single row of a query without granularity (0 with no row).
@@ -412,11 +378,11 @@ async fn read_phase(
         eprintln!(
             "[metrics/read {:>4}s] attempts {} p99 {:.1}ms | events {} p99 {:.1}ms | errors {}",
             started.elapsed().as_secs(),
-            reads.attempts.ok.load(Relaxed),
-            reads.attempts.latency.quantile(0.99) as f64 / 1000.0,
-            reads.events.ok.load(Relaxed),
-            reads.events.latency.quantile(0.99) as f64 / 1000.0,
-            reads.attempts.errors.load(Relaxed) + reads.events.errors.load(Relaxed),
+            reads.attempts.ok(),
+            reads.attempts.p99_ms(),
+            reads.events.ok(),
+            reads.events.p99_ms(),
+            reads.attempts.errors() + reads.events.errors(),
         );
     }
     reads.stop.store(true, Relaxed);
@@ -432,48 +398,10 @@ async fn read_phase(
     ))
 }
 
-/// One query's counters during the read load.
-#[derive(Default)]
-struct Stats {
-    ok: AtomicU64,
-    errors: AtomicU64,
-    rows: AtomicU64,
-    latency: Histogram,
-    first_error: Mutex<Option<String>>,
-}
-
-impl Stats {
-    fn error(&self, message: String) {
-        self.errors.fetch_add(1, Relaxed);
-        let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
-        first.get_or_insert(message);
-    }
-
-    fn figures(&self, seconds: f64) -> ReadFigures {
-        let ok = self.ok.load(Relaxed);
-        ReadFigures {
-            ok,
-            errors: self.errors.load(Relaxed),
-            requests_per_s: per_second(ok, seconds),
-            avg_models: if ok > 0 {
-                self.rows.load(Relaxed) as f64 / ok as f64
-            } else {
-                0.0
-            },
-            latency: Latency::from(self.latency.summary()),
-            first_error: self
-                .first_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
-        }
-    }
-}
-
 #[derive(Default)]
 struct Reads {
-    events: Stats,
-    attempts: Stats,
+    events: ReadStats,
+    attempts: ReadStats,
     stop: AtomicBool,
 }
 
@@ -494,58 +422,30 @@ fn last_day_path(attempts: bool, end_ms: i64) -> String {
 
 /// One closed-loop read connection, alternating the two queries until told to stop.
 async fn reader(api: Api, index: usize, reads: Arc<Reads>) {
-    let mut sender = None;
+    let shared: &Reads = &reads;
     let mut turn = index;
-    while !reads.stop.load(Relaxed) {
+    let next = move || {
         let attempts = turn.is_multiple_of(2);
         turn += 1;
-        let stats = if attempts {
-            &reads.attempts
-        } else {
-            &reads.events
-        };
-        if sender.is_none() {
-            match load::connect(api.addr).await {
-                Ok(s) => sender = Some(s),
-                Err(e) => {
-                    stats.error(e);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            }
-        }
-        let Some(s) = sender.as_mut() else { continue };
         let end_ms = now_ms();
         // An end off whole hours touches 25 hourly buckets.
         let buckets = if end_ms % 3_600_000 == 0 { 24 } else { 25 };
         let path = last_day_path(attempts, end_ms);
-        let sent = Instant::now();
-        match tokio::time::timeout(REQUEST_TIMEOUT, send(s, &api, &path)).await {
-            Ok(Ok((200, body))) => {
-                let took = sent.elapsed();
-                match check_hourly(&body, buckets) {
-                    Ok(rows) => {
-                        stats.latency.record(took.as_micros() as u64);
-                        stats.ok.fetch_add(1, Relaxed);
-                        stats.rows.fetch_add(rows as u64, Relaxed);
-                    }
-                    Err(e) => stats.error(format!("GET {path}: {e}")),
-                }
-            }
-            Ok(Ok((status, body))) => stats.error(format!(
-                "GET {path} answered {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(200)])
-            )),
-            Ok(Err(e)) => {
-                stats.error(format!("GET {path}: {e}"));
-                sender = None;
-            }
-            Err(_) => {
-                stats.error(format!("GET {path}: no answer within {REQUEST_TIMEOUT:?}"));
-                sender = None;
-            }
+        let check = {
+            let path = path.clone();
+            move |body: &[u8]| check_hourly(body, buckets).map_err(|e| format!("GET {path}: {e}"))
+        };
+        Ask {
+            path,
+            stats: if attempts {
+                &shared.attempts
+            } else {
+                &shared.events
+            },
+            check,
         }
-    }
+    };
+    reader::run(api.addr, &api.key, &shared.stop, next).await;
 }
 
 #[cfg(test)]

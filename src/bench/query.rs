@@ -18,22 +18,19 @@
 //!
 //! The target: p99 ≤ [`P99_TARGET_MS`] for each listing, with no errors.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering::Relaxed};
-use std::sync::{Arc, Mutex};
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering::Relaxed};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper::client::conn::http1::SendRequest;
-use hyper::{Method, Request};
 use serde::Deserialize;
 
 use super::api::Api;
-use super::hist::Histogram;
 use super::ledger::Ledger;
-use super::load::{self, AckedIds, LoadSpec};
+use super::load::{AckedIds, LoadSpec};
+use super::reader::{self, Ask, ReadStats};
 use super::receiver::{Mode, Receiver};
-use super::report::{Latency, QueryFigures, ReadFigures, Results};
+use super::report::{QueryFigures, Results};
 use super::server::{self, Meter};
 use super::{per_second, publish_and_drain, set_up_tenants, BenchArgs, BenchClock, Plan, Rig};
 use super::{Target, BENCH_API_KEY};
@@ -52,8 +49,6 @@ const SAMPLED_IDS: u64 = 100_000;
 const FILL_CAP: Duration = Duration::from_secs(4 * 3600);
 /// Pause between the last delivery and the reads.
 const SETTLE: Duration = Duration::from_secs(1);
-/// How long one read may take before the connection is given up.
-const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// Target p99 of each listing, ms.
 pub const P99_TARGET_MS: f64 = 20.0;
 
@@ -279,46 +274,6 @@ impl Rng {
     }
 }
 
-/// One listing's counters during the read load.
-#[derive(Default)]
-struct ReadStats {
-    ok: AtomicU64,
-    errors: AtomicU64,
-    rows: AtomicU64,
-    latency: Histogram,
-    first_error: Mutex<Option<String>>,
-}
-
-impl ReadStats {
-    fn error(&self, message: String) {
-        self.errors.fetch_add(1, Relaxed);
-        let mut first = self.first_error.lock().unwrap_or_else(|p| p.into_inner());
-        if first.is_none() {
-            *first = Some(message);
-        }
-    }
-
-    fn figures(&self, seconds: f64) -> ReadFigures {
-        let ok = self.ok.load(Relaxed);
-        ReadFigures {
-            ok,
-            errors: self.errors.load(Relaxed),
-            requests_per_s: per_second(ok, seconds),
-            avg_models: if ok > 0 {
-                self.rows.load(Relaxed) as f64 / ok as f64
-            } else {
-                0.0
-            },
-            latency: Latency::from(self.latency.summary()),
-            first_error: self
-                .first_error
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .clone(),
-        }
-    }
-}
-
 /// What the readers share: what to ask for and the counters.
 struct Reads {
     tenants: Arc<Vec<String>>,
@@ -389,16 +344,16 @@ fn progress_line(
 ) -> (u64, u64, Option<server::ProcSample>, Instant) {
     let now = Instant::now();
     let dt = now.duration_since(last_at).as_secs_f64().max(1e-3);
-    let events = reads.events.ok.load(Relaxed);
-    let attempts = reads.attempts.ok.load(Relaxed);
-    let errors = reads.events.errors.load(Relaxed) + reads.attempts.errors.load(Relaxed);
+    let events = reads.events.ok();
+    let attempts = reads.attempts.ok();
+    let errors = reads.events.errors() + reads.attempts.errors();
     let mut line = format!(
         "[query/read {:>4}s] events {events} ({:.0}/s) p99 {:.1}ms | attempts {attempts} ({:.0}/s) p99 {:.1}ms | errors {errors}",
         started.elapsed().as_secs(),
         (events - last_events.min(events)) as f64 / dt,
-        reads.events.latency.quantile(0.99) as f64 / 1000.0,
+        reads.events.p99_ms(),
         (attempts - last_attempts.min(attempts)) as f64 / dt,
-        reads.attempts.latency.quantile(0.99) as f64 / 1000.0,
+        reads.attempts.p99_ms(),
     );
     let cpu = pid.and_then(server::sample);
     if let (Some(now_cpu), Some(before)) = (cpu, last_cpu) {
@@ -413,92 +368,27 @@ fn progress_line(
 
 /// One closed-loop read connection: alternates the two listings (starting with the events
 /// listing on even connections, the attempts listing on odd ones) until told to stop.
-async fn reader(
-    addr: std::net::SocketAddr,
-    key: String,
-    index: usize,
-    mut rng: Rng,
-    reads: Arc<Reads>,
-) {
-    let auth = format!("Bearer {key}");
-    let mut sender: Option<SendRequest<Full<Bytes>>> = None;
+async fn reader(addr: SocketAddr, key: String, index: usize, mut rng: Rng, reads: Arc<Reads>) {
+    let shared: &Reads = &reads;
     let mut turn = index;
-    while !reads.stop.load(Relaxed) {
+    let next = move || {
         let listing = if turn.is_multiple_of(2) {
             Listing::Events
         } else {
             Listing::Attempts
         };
         turn += 1;
-        let expected = match listing {
-            Listing::Events => &reads.tenants[rng.below(reads.tenants.len())],
-            Listing::Attempts => &reads.ids[rng.below(reads.ids.len())],
+        let expected: &str = match listing {
+            Listing::Events => &shared.tenants[rng.below(shared.tenants.len())],
+            Listing::Attempts => &shared.ids[rng.below(shared.ids.len())],
         };
-        let stats = reads.stats(listing);
-        if sender.is_none() {
-            match load::connect(addr).await {
-                Ok(s) => sender = Some(s),
-                Err(e) => {
-                    stats.error(e);
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                }
-            }
+        Ask {
+            path: listing.path(expected),
+            stats: shared.stats(listing),
+            check: move |body: &[u8]| check_page(body, listing, expected),
         }
-        let Some(s) = sender.as_mut() else { continue };
-        let path = listing.path(expected);
-        let request = Request::builder()
-            .method(Method::GET)
-            .uri(path.as_str())
-            .header("host", addr.to_string())
-            .header("authorization", auth.as_str())
-            .body(Full::new(Bytes::new()));
-        let request = match request {
-            Ok(request) => request,
-            Err(e) => {
-                stats.error(format!("GET {path}: {e}"));
-                continue;
-            }
-        };
-        let sent = Instant::now();
-        let exchange = async {
-            s.ready().await.map_err(|e| e.to_string())?;
-            let response = s.send_request(request).await.map_err(|e| e.to_string())?;
-            let status = response.status().as_u16();
-            let body = response
-                .into_body()
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_bytes();
-            Ok::<_, String>((status, body))
-        };
-        match tokio::time::timeout(REQUEST_TIMEOUT, exchange).await {
-            Ok(Ok((200, body))) => {
-                let took = sent.elapsed();
-                match check_page(&body, listing, expected) {
-                    Ok(rows) => {
-                        stats.latency.record(took.as_micros() as u64);
-                        stats.ok.fetch_add(1, Relaxed);
-                        stats.rows.fetch_add(rows as u64, Relaxed);
-                    }
-                    Err(e) => stats.error(e),
-                }
-            }
-            Ok(Ok((status, body))) => stats.error(format!(
-                "GET {path} answered {status}: {}",
-                String::from_utf8_lossy(&body[..body.len().min(200)])
-            )),
-            Ok(Err(e)) => {
-                stats.error(format!("GET {path}: {e}"));
-                sender = None;
-            }
-            Err(_) => {
-                stats.error(format!("GET {path}: no answer within {REQUEST_TIMEOUT:?}"));
-                sender = None;
-            }
-        }
-    }
+    };
+    reader::run(addr, &key, &shared.stop, next).await;
 }
 
 #[cfg(test)]
