@@ -24,32 +24,50 @@ pub fn run(config_file: Option<&Path>) -> Result<(), ServeError> {
     runtime.block_on(serve(config))
 }
 
-async fn shutdown_signal() {
+/// SIGTERM and SIGINT, listened for from before the server starts: a signal that arrives while
+/// it is starting (as soon as it logs `listening`) waits here instead of killing the process.
+struct ShutdownSignals {
     #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
+    streams: Option<(tokio::signal::unix::Signal, tokio::signal::unix::Signal)>,
+}
+
+impl ShutdownSignals {
+    fn install() -> ShutdownSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{signal, SignalKind};
+            let streams = match (
+                signal(SignalKind::terminate()),
+                signal(SignalKind::interrupt()),
+            ) {
+                (Ok(term), Ok(int)) => Some((term, int)),
+                _ => None,
+            };
+            ShutdownSignals { streams }
+        }
+        #[cfg(not(unix))]
+        {
+            ShutdownSignals {}
+        }
+    }
+
+    async fn received(self) {
+        #[cfg(unix)]
+        {
+            if let Some((mut term, mut int)) = self.streams {
                 tokio::select! {
                     _ = term.recv() => tracing::info!("SIGTERM received, shutting down"),
                     _ = int.recv() => tracing::info!("SIGINT received, shutting down"),
                 }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
+                return;
             }
         }
-    }
-    #[cfg(not(unix))]
-    {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
 
 async fn serve(config: Config) -> Result<(), ServeError> {
+    let signals = ShutdownSignals::install();
     // Settings that only need reading are checked before the port is taken, and the port
     // before DATA_DIR is touched: a bad template or a port in use leaves nothing behind.
     server::check_settings(&config)?;
@@ -77,7 +95,7 @@ async fn serve(config: Config) -> Result<(), ServeError> {
         Ok(None) => {}
         Err(error) => tracing::warn!(%error, "systemd watchdog: not pinging"),
     }
-    shutdown_signal().await;
+    signals.received().await;
     let _ = stop_watchdog.send(());
     notify::notify("STOPPING=1");
     handle.shutdown().await;

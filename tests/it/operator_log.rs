@@ -210,7 +210,7 @@ async fn one_warning_names_the_upstream_settings_outpost_does_not_act_on() {
     let mut server = ProcessServer::start(ServerOptions {
         data_dir: Some(temp.path().join("data")),
         ..ServerOptions::default()
-            .env("AES_ENCRYPTION_SECRET", "s3cret")
+            .env("OTEL_SERVICE_NAME", "outpost-edge")
             .env("REDIS_HOST", "redis")
             .env("CLICKHOUSE_LOG_RETENTION_TTL_DAYS", "7")
     });
@@ -223,7 +223,7 @@ async fn one_warning_names_the_upstream_settings_outpost_does_not_act_on() {
     let warning = warnings[0];
     assert!(warning.contains("WARN"), "{warning}");
     assert!(
-        warning.contains("AES_ENCRYPTION_SECRET, PORTAL_LOGO (not supported yet)"),
+        warning.contains("OTEL_SERVICE_NAME, PORTAL_LOGO (not supported yet)"),
         "{warning}"
     );
     assert!(
@@ -237,8 +237,9 @@ async fn one_warning_names_the_upstream_settings_outpost_does_not_act_on() {
         "{warning}"
     );
     assert!(
-        !warning.contains("s3cret") && !warning.contains("postgres://"),
+        !warning.contains("outpost-edge") && !warning.contains("postgres://"),
         "{warning}"
     );
-    assert!(server.stop().success());
+    let stopped = server.stop();
+    assert!(stopped.success(), "{stopped:?}: {}", server.log_text());
 }
