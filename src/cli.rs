@@ -1,5 +1,5 @@
 //! Command-line interface (argh): `outpost serve`, the operator commands (`config`, `token`,
-//! `backup`, `restore`, `check`, `compact`) and `outpost --version`. Parsing only.
+//! `backup`, `restore`, `check`, `compact`, `rekey`) and `outpost --version`. Parsing only.
 
 use std::path::PathBuf;
 
@@ -56,6 +56,7 @@ pub enum Command {
     Restore(RestoreArgs),
     Check(CheckArgs),
     Compact(CompactArgs),
+    Rekey(RekeyArgs),
 }
 
 /// Run the API server and the delivery engine.
@@ -133,6 +134,20 @@ pub struct CheckArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "compact")]
 pub struct CompactArgs {
+    /// configuration file (TOML) naming DATA_DIR; default: ./outpost.toml when present
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+}
+
+/// Encrypt every destination's secrets in the store of a stopped server under a new
+/// AES_ENCRYPTION_SECRET (generated into DATA_DIR/credentials.env unless given).
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "rekey")]
+pub struct RekeyArgs {
+    /// the new secret; required when AES_ENCRYPTION_SECRET is configured (then put the same
+    /// value in the configuration before starting the server)
+    #[argh(option)]
+    pub new_secret: Option<String>,
     /// configuration file (TOML) naming DATA_DIR; default: ./outpost.toml when present
     #[argh(option)]
     pub config: Option<PathBuf>,

@@ -1,4 +1,5 @@
-//! Secure-by-default credentials: when no `API_KEY` / `API_JWT_SECRET` is configured, the first
+//! Secure-by-default credentials: when no `API_KEY` / `API_JWT_SECRET` / `AES_ENCRYPTION_SECRET`
+//! is configured, the first
 //! start generates them and keeps them in `DATA_DIR/credentials.env` (mode 0600, the format of a
 //! systemd `EnvironmentFile`), and later starts read them back.
 
@@ -30,11 +31,39 @@ pub enum KeySource {
     Disabled,
 }
 
-/// The resolved API key (`None` = no auth) and JWT secret.
+/// The name of the encryption secret in the credentials file, and of the new one `outpost
+/// rekey` writes beside it until the store is sealed with it.
+pub const ENCRYPTION_SECRET: &str = "AES_ENCRYPTION_SECRET";
+pub const NEXT_ENCRYPTION_SECRET: &str = "AES_ENCRYPTION_SECRET_NEXT";
+
+/// The resolved API key (`None` = no auth), JWT secret and encryption secret.
 pub struct ResolvedCredentials {
     pub api_key: Option<String>,
     pub jwt_secret: String,
     pub api_key_source: KeySource,
+    pub encryption_secret: String,
+    /// Whether the encryption secret is kept in the credentials file (not configured).
+    pub encryption_secret_stored: bool,
+}
+
+/// Sets `key` to `value` in the credentials file of `data_dir` (removing `remove`), keeping the
+/// other entries.
+pub fn store_value(
+    data_dir: &Path,
+    key: &str,
+    value: &str,
+    remove: &[&str],
+) -> Result<(), CredentialsError> {
+    let path = file_path(data_dir);
+    let mut entries = read_file(&path)?;
+    entries.retain(|(k, _)| k != key && !remove.contains(&k.as_str()));
+    entries.push((key.to_string(), value.to_string()));
+    write_file(&path, &entries)
+}
+
+/// A new random secret (64 hex digits).
+pub fn new_secret() -> Result<String, CredentialsError> {
+    Ok(random_hex(32)?)
 }
 
 fn random_hex(bytes: usize) -> Result<String, RandomError> {
@@ -106,6 +135,7 @@ pub fn resolve(
     data_dir: &Path,
     api_key: Option<&str>,
     jwt_secret: Option<&str>,
+    encryption_secret: Option<&str>,
     auth_disabled: bool,
 ) -> Result<ResolvedCredentials, CredentialsError> {
     crate::store::create_private_dir(data_dir).map_err(|e| CredentialsError::Io {
@@ -148,6 +178,8 @@ pub fn resolve(
         Some(take("API_KEY", api_key, &mut stored)?)
     };
     let jwt_secret = take("API_JWT_SECRET", jwt_secret, &mut stored)?;
+    let encryption_secret_stored = encryption_secret.is_none();
+    let encryption_secret = take(ENCRYPTION_SECRET, encryption_secret, &mut stored)?;
     if generated {
         write_file(&path, &stored)?;
     }
@@ -155,6 +187,8 @@ pub fn resolve(
         api_key,
         jwt_secret,
         api_key_source,
+        encryption_secret,
+        encryption_secret_stored,
     })
 }
 
@@ -165,15 +199,18 @@ mod tests {
     #[test]
     fn generates_once_then_reuses() {
         let dir = tempfile::tempdir().unwrap();
-        let first = resolve(dir.path(), None, None, false).unwrap();
+        let first = resolve(dir.path(), None, None, None, false).unwrap();
         let file = dir.path().join(CREDENTIALS_FILE);
         assert_eq!(first.api_key_source, KeySource::Generated(file.clone()));
         let key = first.api_key.clone().unwrap();
         assert_eq!(key.len(), 64);
-        let second = resolve(dir.path(), None, None, false).unwrap();
+        let second = resolve(dir.path(), None, None, None, false).unwrap();
         assert_eq!(second.api_key_source, KeySource::Stored(file));
         assert_eq!(second.api_key.unwrap(), key);
         assert_eq!(second.jwt_secret, first.jwt_secret);
+        assert_eq!(first.encryption_secret.len(), 64);
+        assert_eq!(second.encryption_secret, first.encryption_secret);
+        assert!(second.encryption_secret_stored);
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -188,11 +225,11 @@ mod tests {
     #[test]
     fn configured_values_win_and_no_auth_needs_asking() {
         let dir = tempfile::tempdir().unwrap();
-        let r = resolve(dir.path(), Some("k"), Some("s"), false).unwrap();
+        let r = resolve(dir.path(), Some("k"), Some("s"), None, false).unwrap();
         assert_eq!(r.api_key.as_deref(), Some("k"));
         assert_eq!(r.jwt_secret, "s");
         assert_eq!(r.api_key_source, KeySource::Configured);
-        let open = resolve(dir.path(), Some("k"), Some("s"), true).unwrap();
+        let open = resolve(dir.path(), Some("k"), Some("s"), None, true).unwrap();
         assert!(open.api_key.is_none());
         assert_eq!(open.api_key_source, KeySource::Disabled);
     }

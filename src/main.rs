@@ -29,6 +29,9 @@ fn main() -> ExitCode {
             commands::check(args.file.as_deref(), args.config.as_deref())
         }
         Some(cli::Command::Compact(args)) => commands::compact(args.config.as_deref()),
+        Some(cli::Command::Rekey(args)) => {
+            commands::rekey(args.new_secret.as_deref(), args.config.as_deref())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -33,8 +33,9 @@ use crate::model::secret::SecretTemplate;
 use crate::model::topics::TopicRules;
 use crate::operator_events::{HttpSink, Sender, SinkSettings};
 use crate::retention::{self, Retention, RetentionStatus};
+use crate::store::secrets::SecretBox;
 use crate::store::writer::Stall;
-use crate::store::{OutcomeRules, Store, StoreError, STORE_FILE};
+use crate::store::{OutcomeRules, Store, StoreError, StoreThread, STORE_FILE};
 use crate::telemetry::Metrics;
 use crate::template::TemplateError;
 
@@ -227,6 +228,39 @@ fn start_operator_events(config: &Config, store: &Store) -> Result<Option<Sender
     }
 }
 
+/// Opens the store with the key its destination secrets are sealed with. When the secret kept
+/// in `credentials.env` does not open it but the new one an interrupted `outpost rekey` left
+/// beside it does, the rekey had sealed the store: that secret is promoted now.
+fn open_store(
+    config: &Config,
+    resolved: &credentials::ResolvedCredentials,
+    now_ms: i64,
+) -> Result<(Store, StoreThread), ServeError> {
+    let cipher = SecretBox::new(&resolved.encryption_secret)?;
+    match Store::open_sealed(&config.data_dir, now_ms, cipher) {
+        Err(StoreError::WrongEncryptionSecret) if resolved.encryption_secret_stored => {
+            let Some(next) =
+                credentials::stored(&config.data_dir, credentials::NEXT_ENCRYPTION_SECRET)?
+            else {
+                return Err(StoreError::WrongEncryptionSecret.into());
+            };
+            let opened = Store::open_sealed(&config.data_dir, now_ms, SecretBox::new(&next)?)?;
+            credentials::store_value(
+                &config.data_dir,
+                credentials::ENCRYPTION_SECRET,
+                &next,
+                &[credentials::NEXT_ENCRYPTION_SECRET],
+            )?;
+            tracing::warn!(
+                "finished an interrupted `outpost rekey`: the store was sealed with the new \
+                 secret, which now replaces the old one in credentials.env"
+            );
+            Ok(opened)
+        }
+        other => Ok(other?),
+    }
+}
+
 /// Starts outpost on `listener`: takes the data directory (one server per directory), resolves
 /// credentials, opens the store, starts the dispatcher and serves the API until
 /// [`ServerHandle::shutdown`].
@@ -253,13 +287,14 @@ pub async fn start(
         &config.data_dir,
         config.api_key.as_deref(),
         config.api_jwt_secret.as_deref(),
+        config.aes_encryption_secret.as_deref(),
         config.auth_disabled,
     )?;
     log_key_source(&resolved.api_key_source);
     if let Some(warning) = crate::config::upstream::warning(&config.unacted_settings) {
         tracing::warn!("{warning}");
     }
-    let (store, store_thread) = Store::open_at(&config.data_dir, clock.now_ms())?;
+    let (store, store_thread) = open_store(&config, &resolved, clock.now_ms())?;
     let metrics = Arc::new(Metrics::new(api::route_labels()));
     store.set_commit_interval(config.commit_interval);
     store.set_outcome_rules(OutcomeRules {

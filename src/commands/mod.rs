@@ -5,12 +5,14 @@ mod backup;
 mod check;
 mod compact;
 mod config;
+mod rekey;
 mod token;
 
 pub use backup::{backup, restore};
 pub use check::check;
 pub use compact::compact;
 pub use config::config;
+pub use rekey::rekey;
 pub use token::token;
 
 use crate::store::maintenance::TableCounts;

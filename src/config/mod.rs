@@ -76,6 +76,8 @@ pub struct Config {
     pub api_port: u16,
     pub api_key: Option<String>,
     pub api_jwt_secret: Option<String>,
+    /// `AES_ENCRYPTION_SECRET`: seals destination secrets in the store; generated when unset.
+    pub aes_encryption_secret: Option<String>,
     pub auth_disabled: bool,
     /// `METRICS_AUTH_DISABLED`: `GET /metrics` needs no credentials.
     pub metrics_auth_disabled: bool,
@@ -423,6 +425,7 @@ impl Config {
             api_port,
             api_key: r.optional("API_KEY"),
             api_jwt_secret: r.optional("API_JWT_SECRET"),
+            aes_encryption_secret: r.optional("AES_ENCRYPTION_SECRET"),
             auth_disabled: r.boolean("API_AUTH_DISABLED")?,
             metrics_auth_disabled: r.boolean("METRICS_AUTH_DISABLED")?,
             max_request_body_bytes,

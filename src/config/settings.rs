@@ -54,6 +54,10 @@ pub const SETTINGS: &[Setting] = &[
         "API_JWT_SECRET",
         "Key for tenant JWTs (HS256). Unset: generated like API_KEY.",
     ),
+    secret(
+        "AES_ENCRYPTION_SECRET",
+        "Secret that destination credentials and delivery metadata are encrypted with in the store (AES-256-GCM). Unset: generated like API_KEY. Change it with `outpost rekey`.",
+    ),
     s(
         "API_AUTH_DISABLED",
         Some("false"),

@@ -15,7 +15,6 @@ pub enum Unacted {
 
 /// Names and name prefixes (ending in `_`) of upstream features outpost does not act on.
 const NOT_SUPPORTED: &[&str] = &[
-    "AES_ENCRYPTION_SECRET",
     "PORTAL_",
     "ALERT_",
     "OPERATOR_EVENTS_",
@@ -112,10 +111,7 @@ mod tests {
 
     #[test]
     fn classifies_upstream_settings_outpost_does_not_act_on() {
-        assert_eq!(
-            classify("AES_ENCRYPTION_SECRET"),
-            Some(Unacted::NotSupported)
-        );
+        assert_eq!(classify("AES_ENCRYPTION_SECRET"), None);
         assert_eq!(classify("PORTAL_LOGO"), Some(Unacted::NotSupported));
         assert_eq!(
             classify("OPERATOR_EVENTS_AWS_SQS_QUEUE_URL"),
@@ -138,9 +134,9 @@ mod tests {
 
     #[test]
     fn one_warning_names_every_setting_and_says_why() {
-        let found = ["AES_ENCRYPTION_SECRET", "PORTAL_LOGO", "REDIS_HOST"].map(String::from);
+        let found = ["OTEL_SERVICE_NAME", "PORTAL_LOGO", "REDIS_HOST"].map(String::from);
         let text = warning(&found).expect("warning");
-        assert!(text.contains("AES_ENCRYPTION_SECRET, PORTAL_LOGO (not supported yet)"));
+        assert!(text.contains("OTEL_SERVICE_NAME, PORTAL_LOGO (not supported yet)"));
         assert!(text.contains("REDIS_HOST is upstream's infrastructure and not needed here"));
         assert_eq!(warning(&[]), None);
     }

@@ -4,9 +4,11 @@
 
 use redb::{ReadableTable, Table};
 
+use super::destination_record;
 use super::outcome_effects::{subscription, subscription_changed};
+use super::secrets::SecretBox;
 use super::tables::{self, DESTINATIONS, TENANTS};
-use super::{codec, Store, StoreError};
+use super::{Store, StoreError};
 use crate::model::destination::Destination;
 use crate::operator_events::OperatorTopic;
 
@@ -21,6 +23,7 @@ pub enum CreateDestination {
 pub(super) fn tenant_rows(
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     tenant_id: &str,
+    cipher: Option<&SecretBox>,
 ) -> Result<Vec<Destination>, StoreError> {
     let prefix = tables::tenant_prefix(tenant_id);
     let Some(end) = tables::prefix_end(&prefix) else {
@@ -28,8 +31,12 @@ pub(super) fn tenant_rows(
     };
     let mut rows = Vec::new();
     for row in table.range(prefix.as_slice()..end.as_slice())? {
-        let (_, value) = row?;
-        rows.push(codec::decode::<Destination>("destinations", value.value())?);
+        let (key, value) = row?;
+        rows.push(destination_record::decode(
+            value.value(),
+            key.value(),
+            cipher,
+        )?);
     }
     rows.sort_by(|a, b| {
         (a.created_at_ms, a.stored_at_nanos, &a.id).cmp(&(
@@ -44,9 +51,14 @@ pub(super) fn tenant_rows(
 fn load(
     table: &Table<'_, &'static [u8], &'static [u8]>,
     key: &[u8],
+    cipher: Option<&SecretBox>,
 ) -> Result<Option<Destination>, StoreError> {
     match table.get(key)? {
-        Some(bytes) => Ok(Some(codec::decode("destinations", bytes.value())?)),
+        Some(bytes) => Ok(Some(destination_record::decode(
+            bytes.value(),
+            key,
+            cipher,
+        )?)),
         None => Ok(None),
     }
 }
@@ -76,8 +88,10 @@ impl Store {
         max_per_tenant: usize,
     ) -> Result<CreateDestination, StoreError> {
         let (outbox, rules) = self.subscription_watch();
+        let cipher = self.cipher.clone();
         self.writer
             .write(move |ctx| {
+                let cipher = cipher.as_deref();
                 let tenants = ctx.txn.open_table(TENANTS)?;
                 if tenants.get(destination.tenant_id.as_str())?.is_none() {
                     return Ok(CreateDestination::TenantMissing);
@@ -87,20 +101,27 @@ impl Store {
                 if table.get(key.as_slice())?.is_some() {
                     return Ok(CreateDestination::AlreadyExists);
                 }
-                if tenant_rows(&table, &destination.tenant_id)?.len() >= max_per_tenant {
+                if tenant_rows(&table, &destination.tenant_id, cipher)?.len() >= max_per_tenant {
                     return Ok(CreateDestination::LimitReached);
                 }
                 let before = match &rules {
-                    Some(_) => Some(subscription(&table, &destination.tenant_id)?),
+                    Some(_) => Some(subscription(&table, &destination.tenant_id, cipher)?),
                     None => None,
                 };
                 table.insert(
                     key.as_slice(),
-                    codec::encode("destinations", &destination)?.as_slice(),
+                    destination_record::encode(&destination, &key, cipher)?.as_slice(),
                 )?;
                 drop(table);
                 if let (Some(rules), Some(before)) = (&rules, &before) {
-                    subscription_changed(ctx, rules, &outbox, &destination.tenant_id, before)?;
+                    subscription_changed(
+                        ctx,
+                        rules,
+                        &outbox,
+                        &destination.tenant_id,
+                        before,
+                        cipher,
+                    )?;
                 }
                 Ok(CreateDestination::Created(Box::new(destination.clone())))
             })
@@ -120,11 +141,13 @@ impl Store {
         E: Send + 'static,
     {
         let (outbox, rules) = self.subscription_watch();
+        let cipher = self.cipher.clone();
         self.writer
             .write(move |ctx| {
+                let cipher = cipher.as_deref();
                 let mut table = ctx.txn.open_table(DESTINATIONS)?;
                 let key = tables::destination_key(&tenant_id, &destination_id);
-                let Some(current) = load(&table, &key)? else {
+                let Some(current) = load(&table, &key, cipher)? else {
                     return Ok(None);
                 };
                 let updated = match change(current) {
@@ -132,16 +155,16 @@ impl Store {
                     Err(refusal) => return Ok(Some(Err(refusal))),
                 };
                 let before = match &rules {
-                    Some(_) => Some(subscription(&table, &tenant_id)?),
+                    Some(_) => Some(subscription(&table, &tenant_id, cipher)?),
                     None => None,
                 };
                 table.insert(
                     key.as_slice(),
-                    codec::encode("destinations", &updated)?.as_slice(),
+                    destination_record::encode(&updated, &key, cipher)?.as_slice(),
                 )?;
                 drop(table);
                 if let (Some(rules), Some(before)) = (&rules, &before) {
-                    subscription_changed(ctx, rules, &outbox, &tenant_id, before)?;
+                    subscription_changed(ctx, rules, &outbox, &tenant_id, before, cipher)?;
                 }
                 Ok(Some(Ok(updated)))
             })
@@ -155,12 +178,14 @@ impl Store {
         destination_id: String,
     ) -> Result<bool, StoreError> {
         let (outbox, rules) = self.subscription_watch();
+        let cipher = self.cipher.clone();
         self.writer
             .write(move |ctx| {
+                let cipher = cipher.as_deref();
                 let mut table = ctx.txn.open_table(DESTINATIONS)?;
                 let key = tables::destination_key(&tenant_id, &destination_id);
                 let before = match &rules {
-                    Some(_) => Some(subscription(&table, &tenant_id)?),
+                    Some(_) => Some(subscription(&table, &tenant_id, cipher)?),
                     None => None,
                 };
                 let removed = table.remove(key.as_slice())?.is_some();
@@ -168,7 +193,7 @@ impl Store {
                 if removed {
                     super::outcome_effects::destination_deleted(ctx.txn, &key)?;
                     if let (Some(rules), Some(before)) = (&rules, &before) {
-                        subscription_changed(ctx, rules, &outbox, &tenant_id, before)?;
+                        subscription_changed(ctx, rules, &outbox, &tenant_id, before, cipher)?;
                     }
                 }
                 Ok(removed)
@@ -183,8 +208,13 @@ impl Store {
     ) -> Result<Option<Destination>, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(DESTINATIONS)?;
-        match table.get(tables::destination_key(tenant_id, destination_id).as_slice())? {
-            Some(bytes) => Ok(Some(codec::decode("destinations", bytes.value())?)),
+        let key = tables::destination_key(tenant_id, destination_id);
+        match table.get(key.as_slice())? {
+            Some(bytes) => Ok(Some(destination_record::decode(
+                bytes.value(),
+                &key,
+                self.cipher.as_deref(),
+            )?)),
             None => Ok(None),
         }
     }
@@ -193,6 +223,6 @@ impl Store {
     pub fn tenant_destinations(&self, tenant_id: &str) -> Result<Vec<Destination>, StoreError> {
         let txn = self.read()?;
         let table = txn.open_table(DESTINATIONS)?;
-        tenant_rows(&table, tenant_id)
+        tenant_rows(&table, tenant_id, self.cipher.as_deref())
     }
 }

@@ -30,6 +30,18 @@ pub enum StoreError {
     UpgradeCopy { copy: String, reason: String },
     #[error("cannot create the data directory {path}: {reason}")]
     DataDir { path: String, reason: String },
+    #[error("destination secrets: {reason}")]
+    Secrets { reason: String },
+    #[error(
+        "AES_ENCRYPTION_SECRET is not the secret this data file's destination secrets are \
+         encrypted with; configure that one (or the one `outpost rekey` last wrote)"
+    )]
+    WrongEncryptionSecret,
+    #[error(
+        "this data file holds encrypted destination secrets, but it was opened without \
+         AES_ENCRYPTION_SECRET"
+    )]
+    EncryptionSecretMissing,
     #[error("write batch failed: {0}")]
     BatchFailed(String),
     #[error("the store's writer has stopped")]

@@ -13,7 +13,6 @@ use redb::{
 use super::consistency::{self, ConsistencyReport};
 use super::tables::{self, every_table};
 use super::{codec, StoreError, STORE_FILE};
-use crate::model::destination::Destination;
 use crate::model::event::{Attempt, DeliveryTask, Event};
 use crate::model::tenant::Tenant;
 
@@ -172,7 +171,15 @@ pub fn check(path: &Path) -> Result<TableCounts, MaintenanceError> {
         Ok(())
     }
     decode_all::<&str, Tenant>(&txn, "tenants", tables::TENANTS)?;
-    decode_all::<&[u8], Destination>(&txn, "destinations", tables::DESTINATIONS)?;
+    // Destination secrets are sealed: what decodes without the key is checked.
+    let owners = || -> Result<(), StoreError> {
+        for row in txn.open_table(tables::DESTINATIONS)?.iter()? {
+            let (_, value) = row?;
+            super::destination_record::owner(value.value())?;
+        }
+        Ok(())
+    };
+    owners()?;
     decode_all::<&[u8], DeliveryTask>(&txn, "queue", tables::QUEUE)?;
     if version < tables::SCHEMA_VERSION {
         // An older layout (a backup made by an earlier release, say): its records must decode;
@@ -308,6 +315,55 @@ pub fn compact(path: &Path) -> Result<Compacted, MaintenanceError> {
         before,
         after: file_size(path)?,
     })
+}
+
+/// Seals every destination's secrets of a store file no server has open again under `new`,
+/// in one commit, after checking that `old` is the key they are sealed with now. Returns how
+/// many destinations it sealed.
+pub fn rekey(
+    path: &Path,
+    old: &super::secrets::SecretBox,
+    new: &super::secrets::SecretBox,
+) -> Result<u64, MaintenanceError> {
+    use super::{destination_record, secrets};
+    if !path.is_file() {
+        return Err(file_error(path, "no such file"));
+    }
+    let db = match Database::builder().create(path) {
+        Ok(db) => db,
+        Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
+            return Err(MaintenanceError::InUse(path.to_path_buf()))
+        }
+        Err(e) => return Err(file_error(path, e)),
+    };
+    let run = || -> Result<u64, StoreError> {
+        let txn = db.begin_write()?;
+        let count = {
+            let mut meta = txn.open_table(tables::META)?;
+            let recorded = meta.get(secrets::KEY_CHECK)?.map(|v| v.value().to_vec());
+            if recorded.is_some_and(|check| check != old.check()) {
+                return Err(StoreError::WrongEncryptionSecret);
+            }
+            meta.insert(secrets::KEY_CHECK, new.check().as_slice())?;
+            let mut table = txn.open_table(tables::DESTINATIONS)?;
+            let mut rows = Vec::new();
+            for row in table.iter()? {
+                let (key, value) = row?;
+                rows.push((key.value().to_vec(), value.value().to_vec()));
+            }
+            for (key, value) in &rows {
+                let destination = destination_record::decode(value, key, Some(old))?;
+                table.insert(
+                    key.as_slice(),
+                    destination_record::encode(&destination, key, Some(new))?.as_slice(),
+                )?;
+            }
+            rows.len() as u64
+        };
+        txn.commit()?;
+        Ok(count)
+    };
+    Ok(run()?)
 }
 
 /// Installs a backup file as the store of `data_dir`, after checking it. An existing store is

@@ -8,6 +8,7 @@ mod codec_golden_tests;
 pub mod consistency;
 mod counters;
 mod counters_backfill;
+mod destination_record;
 mod destinations;
 mod error;
 mod legacy;
@@ -24,6 +25,7 @@ mod publish;
 mod queue;
 mod repair;
 mod retention;
+pub mod secrets;
 mod tables;
 mod tenants;
 pub mod writer;
@@ -85,6 +87,8 @@ pub struct Store {
     outbox: Arc<outbox::OutboxShared>,
     /// Alert and operator event settings, set once at start; unset: none apply.
     rules: Arc<OnceLock<Arc<OutcomeRules>>>,
+    /// The key destination secrets are sealed with; `None` stores them plain (tests, tools).
+    cipher: Option<Arc<secrets::SecretBox>>,
 }
 
 /// Keeps the writer thread joinable for an orderly shutdown.
@@ -111,6 +115,25 @@ impl Store {
     /// file written before the ingestion index existed gets for its events. A schema-1 file is
     /// upgraded first (`migrate.rs`).
     pub fn open_at(data_dir: &Path, now_ms: i64) -> Result<(Store, StoreThread), StoreError> {
+        Store::open_with(data_dir, now_ms, None)
+    }
+
+    /// As [`Store::open_at`], with the key destination secrets are sealed with: every
+    /// destination row still plain (written by an earlier release) is sealed now, and a file
+    /// sealed with another key is refused.
+    pub fn open_sealed(
+        data_dir: &Path,
+        now_ms: i64,
+        cipher: secrets::SecretBox,
+    ) -> Result<(Store, StoreThread), StoreError> {
+        Store::open_with(data_dir, now_ms, Some(cipher))
+    }
+
+    fn open_with(
+        data_dir: &Path,
+        now_ms: i64,
+        cipher: Option<secrets::SecretBox>,
+    ) -> Result<(Store, StoreThread), StoreError> {
         create_private_dir(data_dir).map_err(|e| StoreError::DataDir {
             path: data_dir.display().to_string(),
             reason: e.to_string(),
@@ -121,6 +144,15 @@ impl Store {
         let db = open_file(&path)?;
         let (db, upgraded) = migrate::upgrade(&path, db, copied, now_ms, open_file)?;
         prepare_schema(&db)?;
+        if let Some(cipher) = &cipher {
+            let sealed = seal_destinations(&db, cipher)?;
+            if sealed > 0 {
+                tracing::info!(
+                    destinations = sealed,
+                    "encrypted the secrets of destinations stored by an earlier release"
+                );
+            }
+        }
         if let Some(built) = counters_backfill::ensure(&db)? {
             tracing::info!(
                 events = built.events,
@@ -155,6 +187,7 @@ impl Store {
                 log_sequence,
                 outbox,
                 rules: Arc::new(OnceLock::new()),
+                cipher: cipher.map(Arc::new),
             },
             StoreThread(thread),
         ))
@@ -212,6 +245,48 @@ pub fn create_private_dir(path: &Path) -> std::io::Result<()> {
         builder.mode(0o700);
     }
     builder.create(path)
+}
+
+/// Checks that `cipher` is the key the file's destination secrets are sealed with (refusing
+/// another), records it, and seals every destination row still plain. Returns how many rows it
+/// sealed; writes nothing when there is nothing to change.
+fn seal_destinations(db: &Database, cipher: &secrets::SecretBox) -> Result<u64, StoreError> {
+    let txn = db.begin_write()?;
+    let sealed = {
+        let mut meta = txn.open_table(tables::META)?;
+        let recorded = meta.get(secrets::KEY_CHECK)?.map(|v| v.value().to_vec());
+        match recorded {
+            Some(check) if check != cipher.check() => {
+                return Err(StoreError::WrongEncryptionSecret)
+            }
+            Some(_) => {}
+            None => {
+                meta.insert(secrets::KEY_CHECK, cipher.check().as_slice())?;
+            }
+        }
+        let mut table = txn.open_table(tables::DESTINATIONS)?;
+        let mut plain = Vec::new();
+        for row in table.iter()? {
+            let (key, value) = row?;
+            if !destination_record::is_sealed(value.value()) {
+                plain.push((key.value().to_vec(), value.value().to_vec()));
+            }
+        }
+        for (key, value) in &plain {
+            let destination = destination_record::decode(value, key, None)?;
+            table.insert(
+                key.as_slice(),
+                destination_record::encode(&destination, key, Some(cipher))?.as_slice(),
+            )?;
+        }
+        (plain.len() as u64, recorded.is_none())
+    };
+    if sealed.0 == 0 && !sealed.1 {
+        txn.abort()?;
+        return Ok(0);
+    }
+    txn.commit()?;
+    Ok(sealed.0)
 }
 
 /// Creates the tables of a new file, stamps its schema version, and refuses newer files.

@@ -8,8 +8,10 @@ use std::sync::Arc;
 
 use redb::{ReadableTable, WriteTransaction};
 
+use super::destination_record;
 use super::destinations::tenant_rows;
 use super::outbox::{self, OutboxShared};
+use super::secrets::SecretBox;
 use super::tables;
 use super::writer::WriteCtx;
 use super::{codec, StoreError};
@@ -113,10 +115,11 @@ fn auto_disable(
     txn: &WriteTransaction,
     key: &[u8],
     now_ms: i64,
+    cipher: Option<&SecretBox>,
 ) -> Result<Option<Destination>, StoreError> {
     let mut table = txn.open_table(tables::DESTINATIONS)?;
     let current: Option<Destination> = match table.get(key)? {
-        Some(bytes) => Some(codec::decode("destinations", bytes.value())?),
+        Some(bytes) => Some(destination_record::decode(bytes.value(), key, cipher)?),
         None => None,
     };
     let Some(mut destination) = current.filter(Destination::is_enabled) else {
@@ -124,7 +127,10 @@ fn auto_disable(
     };
     destination.disabled_at_ms = Some(now_ms);
     destination.updated_at_ms = now_ms;
-    table.insert(key, codec::encode("destinations", &destination)?.as_slice())?;
+    table.insert(
+        key,
+        destination_record::encode(&destination, key, cipher)?.as_slice(),
+    )?;
     Ok(Some(destination))
 }
 
@@ -139,6 +145,7 @@ pub(super) fn attempt_recorded(
     attempt: &Attempt,
     context: &AttemptContext,
     now_ms: i64,
+    cipher: Option<&SecretBox>,
 ) -> Result<Raised, StoreError> {
     let success = attempt.status == AttemptStatus::Success;
     let attempt_topic = if success {
@@ -164,7 +171,7 @@ pub(super) fn attempt_recorded(
         );
         save_state(ctx.txn, &key, state.as_ref())?;
         if verdict.disable {
-            if let Some(disabled) = auto_disable(ctx.txn, &key, now_ms)? {
+            if let Some(disabled) = auto_disable(ctx.txn, &key, now_ms, cipher)? {
                 raised.disabled = true;
                 raised.alerts.push(OperatorTopic::DestinationDisabled);
                 destination = std::borrow::Cow::Owned(disabled);
@@ -209,8 +216,9 @@ pub(super) fn attempt_recorded(
 pub(super) fn subscription(
     table: &impl ReadableTable<&'static [u8], &'static [u8]>,
     tenant_id: &str,
+    cipher: Option<&SecretBox>,
 ) -> Result<Subscription, StoreError> {
-    let rows = tenant_rows(table, tenant_id)?;
+    let rows = tenant_rows(table, tenant_id, cipher)?;
     Ok(Subscription {
         topics: tenant_topics(rows.iter().map(|d| d.topics.as_slice())),
         destinations_count: rows.len(),
@@ -225,10 +233,11 @@ pub(super) fn subscription_changed(
     outbox_shared: &Arc<OutboxShared>,
     tenant_id: &str,
     before: &Subscription,
+    cipher: Option<&SecretBox>,
 ) -> Result<(), StoreError> {
     let after = {
         let table = ctx.txn.open_table(tables::DESTINATIONS)?;
-        subscription(&table, tenant_id)?
+        subscription(&table, tenant_id, cipher)?
     };
     if after == *before {
         return Ok(());

@@ -210,7 +210,11 @@ impl Store {
             .open_table(tables::DESTINATIONS)?
             .get(destination_key.as_slice())?
         {
-            Some(bytes) => Some(codec::decode("destinations", bytes.value())?),
+            Some(bytes) => Some(super::destination_record::decode(
+                bytes.value(),
+                &destination_key,
+                self.cipher.as_deref(),
+            )?),
             None => None,
         };
         Ok(Some(DeliverySnapshot {
@@ -226,6 +230,7 @@ impl Store {
         let shared = self.queue.clone();
         let outbox = self.outbox.clone();
         let rules = self.rules.get().cloned();
+        let cipher = self.cipher.clone();
         self.writer
             .write(move |ctx| {
                 let Outcome {
@@ -252,7 +257,13 @@ impl Store {
                     insert_attempt(ctx, &mut attempt)?;
                     if let (Some(rules), Some(context)) = (&rules, context) {
                         raised = outcome_effects::attempt_recorded(
-                            ctx, rules, &outbox, &attempt, context, now_ms,
+                            ctx,
+                            rules,
+                            &outbox,
+                            &attempt,
+                            context,
+                            now_ms,
+                            cipher.as_deref(),
                         )?;
                         if raised != Raised::default() {
                             let (attempt, raised) = (attempt.clone(), raised.clone());

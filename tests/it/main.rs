@@ -21,6 +21,7 @@ mod retention;
 mod schemas;
 mod sdk;
 mod sdk_ts;
+mod secrets_at_rest;
 mod startup;
 mod tenants;
 mod upgrade;

@@ -116,6 +116,13 @@ async fn backup_of_a_running_server_restores_into_a_fresh_data_dir() {
     assert!(!again.status.success());
     assert!(text(&again).contains("--replace"), "{}", text(&again));
 
+    // Destination secrets in the backup are sealed with the original server's
+    // AES_ENCRYPTION_SECRET, kept in its credentials.env: the restored server needs it.
+    std::fs::copy(
+        server.data_dir.join("credentials.env"),
+        fresh_data.join("credentials.env"),
+    )
+    .expect("carry credentials.env over");
     let restored = TestServer::start(ServerOptions {
         data_dir: Some(fresh_data.clone()),
         ..ServerOptions::default()
