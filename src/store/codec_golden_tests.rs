@@ -206,10 +206,43 @@ fn tenant_v1() {
     assert_record_golden("tenants", TENANT_V1, &tenant());
 }
 
+/// A version-2 destination row: `destination()` sealed with the secret `golden-secret` under
+/// its own row key (the nonce was random when it was made; the golden fixes it).
+const DESTINATION_V2_SEALED: &str = concat!(
+    "020a6465735f676f6c64656e0a746e745f676f6c64656e07776562686f6f6b020c757365722e6372",
+    "6561746564076f726465722e2a01207b2264617461223a7b22616d6f756e74223a7b222467746522",
+    "3a3130307d7d7d010375726c1868747470733a2f2f6578616d706c652e636f6d2f686f6f6b010474",
+    "65616d0762696c6c696e67f68eadaefa63c0adb7aefa630180c8c3aefa63aaf4d8d990f2e9d42f58",
+    "16b5243d3958d1a10be9fd0b5305b632a60528bb5d3049c75066994e2504d31076e20fe6581ba4d3",
+    "1ce5d3b00052d72c3f92ab1eaac9335743f2e2b8472683393f5d26d3a9b6d60be43817471e944ba0",
+    "d1ffae61cb23edb0",
+);
+
 #[test]
 fn destination_v1() {
     assert_record_golden("destinations", DESTINATION_V1, &destination());
     assert_record_golden("destinations", DESTINATION_V1_BARE, &destination_bare());
+}
+
+#[test]
+fn destination_v2_sealed() {
+    let bytes = unhex(DESTINATION_V2_SEALED);
+    let d = destination();
+    let key = tables::destination_key(&d.tenant_id, &d.id);
+    let cipher = super::secrets::SecretBox::new("golden-secret").expect("key");
+    assert_eq!(
+        super::destination_record::decode(&bytes, &key, Some(&cipher)).expect("decode"),
+        d
+    );
+    assert_eq!(
+        super::destination_record::owner(&bytes).expect("owner"),
+        (d.id.clone(), d.tenant_id.clone())
+    );
+    // Neither secret is in the clear.
+    assert!(!d.credentials.is_empty() && !d.delivery_metadata.is_empty());
+    for secret in d.credentials.values().chain(d.delivery_metadata.values()) {
+        assert!(!hex(&bytes).contains(&hex(secret.as_bytes())), "{secret}");
+    }
 }
 
 #[test]
