@@ -1,5 +1,5 @@
 //! Command-line interface (argh): `outpost serve`, the operator commands (`config`, `token`,
-//! `backup`, `restore`, `check`, `compact`) and `outpost --version`. Parsing only.
+//! `backup`, `restore`, `check`, `compact`, `audit`) and `outpost --version`. Parsing only.
 
 use std::path::PathBuf;
 
@@ -56,6 +56,7 @@ pub enum Command {
     Restore(RestoreArgs),
     Check(CheckArgs),
     Compact(CompactArgs),
+    Audit(AuditArgs),
 }
 
 /// Run the API server and the delivery engine.
@@ -133,6 +134,25 @@ pub struct CheckArgs {
 #[derive(FromArgs, Debug)]
 #[argh(subcommand, name = "compact")]
 pub struct CompactArgs {
+    /// configuration file (TOML) naming DATA_DIR; default: ./outpost.toml when present
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+}
+
+/// Print the audit log of admin changes (DATA_DIR/audit.log and audit.log.1), one JSON entry
+/// per line, oldest first.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "audit")]
+pub struct AuditArgs {
+    /// only entries naming this tenant
+    #[argh(option)]
+    pub tenant: Option<String>,
+    /// only entries at or after this time (RFC 3339, e.g. 2026-01-31T00:00:00Z)
+    #[argh(option)]
+    pub since: Option<String>,
+    /// only the newest N entries
+    #[argh(option)]
+    pub limit: Option<usize>,
     /// configuration file (TOML) naming DATA_DIR; default: ./outpost.toml when present
     #[argh(option)]
     pub config: Option<PathBuf>,

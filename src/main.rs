@@ -29,6 +29,14 @@ fn main() -> ExitCode {
             commands::check(args.file.as_deref(), args.config.as_deref())
         }
         Some(cli::Command::Compact(args)) => commands::compact(args.config.as_deref()),
+        Some(cli::Command::Audit(args)) => commands::audit(
+            &commands::AuditQuery {
+                tenant: args.tenant.as_deref(),
+                since: args.since.as_deref(),
+                limit: args.limit,
+            },
+            args.config.as_deref(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
