@@ -1,5 +1,6 @@
 //! Command-line interface (argh): `outpost serve`, the operator commands (`config`, `token`,
-//! `backup`, `restore`, `check`, `compact`, `rekey`) and `outpost --version`. Parsing only.
+//! `backup`, `restore`, `check`, `compact`, `rekey`, `audit`) and `outpost --version`. Parsing
+//! only.
 
 use std::path::PathBuf;
 
@@ -57,6 +58,7 @@ pub enum Command {
     Check(CheckArgs),
     Compact(CompactArgs),
     Rekey(RekeyArgs),
+    Audit(AuditArgs),
 }
 
 /// Run the API server and the delivery engine.
@@ -148,6 +150,25 @@ pub struct RekeyArgs {
     /// value in the configuration before starting the server)
     #[argh(option)]
     pub new_secret: Option<String>,
+    /// configuration file (TOML) naming DATA_DIR; default: ./outpost.toml when present
+    #[argh(option)]
+    pub config: Option<PathBuf>,
+}
+
+/// Print the audit log of admin changes (DATA_DIR/audit.log and audit.log.1), one JSON entry
+/// per line, oldest first.
+#[derive(FromArgs, Debug)]
+#[argh(subcommand, name = "audit")]
+pub struct AuditArgs {
+    /// only entries naming this tenant
+    #[argh(option)]
+    pub tenant: Option<String>,
+    /// only entries at or after this time (RFC 3339, e.g. 2026-01-31T00:00:00Z)
+    #[argh(option)]
+    pub since: Option<String>,
+    /// only the newest N entries
+    #[argh(option)]
+    pub limit: Option<usize>,
     /// configuration file (TOML) naming DATA_DIR; default: ./outpost.toml when present
     #[argh(option)]
     pub config: Option<PathBuf>,

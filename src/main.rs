@@ -32,6 +32,14 @@ fn main() -> ExitCode {
         Some(cli::Command::Rekey(args)) => {
             commands::rekey(args.new_secret.as_deref(), args.config.as_deref())
         }
+        Some(cli::Command::Audit(args)) => commands::audit(
+            &commands::AuditQuery {
+                tenant: args.tenant.as_deref(),
+                since: args.since.as_deref(),
+                limit: args.limit,
+            },
+            args.config.as_deref(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

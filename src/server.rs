@@ -1,7 +1,8 @@
 //! The server as a library: [`start`] runs outpost on a listener the caller bound, with a
 //! configuration (which names the data directory) and a [`Clock`], and returns a
 //! [`ServerHandle`]. The handle's [`ServerHandle::shutdown`] stops accepting, drains in-flight
-//! deliveries up to `SHUTDOWN_TIMEOUT_SECONDS`, lets the writer finish, and returns.
+//! deliveries up to `SHUTDOWN_TIMEOUT_SECONDS`, flushes the audit log, lets the writer finish,
+//! and returns.
 //!
 //! `outpost serve` (see `serve.rs`) and the integration tests both start the server this way;
 //! only process concerns (signals, logging set-up, systemd notification) live outside.
@@ -19,6 +20,7 @@ use tokio::sync::oneshot;
 use tokio::task::{AbortHandle, JoinHandle};
 
 use crate::api::{self, AppState, AuthKeys};
+use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::{Config, ConfigError};
 use crate::credentials::{self, CredentialsError, KeySource};
@@ -62,6 +64,8 @@ pub enum ServeError {
     SecretTemplate(TemplateError),
     #[error("invalid webhook settings: {0}")]
     Webhook(#[from] WebhookConfigError),
+    #[error("cannot start the audit log writer: {0}")]
+    Audit(std::io::Error),
     #[error("cannot listen on {addr}: {reason}")]
     Bind { addr: String, reason: String },
     #[error("operator events: {0}")]
@@ -340,6 +344,7 @@ pub async fn start(
         config.delivery_max_concurrency_per_destination
     );
     tracing::info!("disk budget: {}", config.disk_limits.describe());
+    let audit = AuditLog::start(&config.data_dir).map_err(ServeError::Audit)?;
     let state = Arc::new(AppState {
         keys: AuthKeys::new(
             resolved.api_key,
@@ -364,6 +369,7 @@ pub async fn start(
         config,
         metrics,
         liveness: liveness.clone(),
+        audit,
     });
     tracing::info!(addr = %addr, data_dir = %state.config.data_dir.display(), "listening");
     let (stop, stopped) = oneshot::channel::<()>();
@@ -373,6 +379,13 @@ pub async fn start(
             let _ = stopped.await;
         };
         api::serve(listener, state.clone(), shutdown, HTTP_GRACE).await;
+        let audit_state = state.clone();
+        if tokio::task::spawn_blocking(move || audit_state.audit.close())
+            .await
+            .is_err()
+        {
+            tracing::warn!("the audit log could not be closed");
+        }
         drop(http_running);
         if let Some(retention) = retention {
             retention.shutdown().await;

@@ -174,6 +174,39 @@ pub fn authorize(
     })
 }
 
+/// Who a request's credentials say it comes from, whatever the route allows; for the audit
+/// log of refused requests. Never carries the credential itself.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Presented {
+    /// Auth is disabled: every request is admin.
+    AuthDisabled,
+    /// No usable `Authorization: Bearer` header.
+    Nothing,
+    /// The admin API key.
+    ApiKey,
+    /// A valid tenant JWT (its tenant may since have been deleted).
+    Tenant(String),
+    /// A bearer token that is neither the key nor a valid JWT.
+    Invalid,
+}
+
+/// Classifies a request's credentials.
+pub fn presented(keys: &AuthKeys, headers: &HeaderMap) -> Presented {
+    let Some(api_key) = &keys.api_key else {
+        return Presented::AuthDisabled;
+    };
+    let Some(token) = bearer(headers) else {
+        return Presented::Nothing;
+    };
+    if constant_time_eq(token.as_bytes(), api_key.as_bytes()) {
+        return Presented::ApiKey;
+    }
+    keys.verify(token)
+        .map_or(Presented::Invalid, Presented::Tenant)
+}
+
+/// Compares two byte strings in time that depends on their lengths only: every byte is
+/// examined, differences are OR-ed together, and there is no early exit on a mismatch.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;

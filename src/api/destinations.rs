@@ -1,5 +1,5 @@
 //! Destination routes: list (with `type`/`topics` filters), create, read, merge-patch update,
-//! delete, enable and disable.
+//! delete, enable and disable. A created destination's reply carries its id for the audit log.
 
 use std::sync::Arc;
 
@@ -13,6 +13,7 @@ use super::error::ApiError;
 use super::query::Query;
 use super::reply::{self, Reply};
 use super::AppState;
+use crate::audit::Subject;
 use crate::model::destination::Destination;
 use crate::model::destination_type::{Draft, PrepareContext, PrepareError, Role};
 use crate::model::strmap;
@@ -184,7 +185,14 @@ pub async fn create(
         .create_destination(destination, state.config.max_destinations_per_tenant)
         .await?
     {
-        CreateDestination::Created(d) => Ok(reply::json(StatusCode::CREATED, &show(state, &d))),
+        CreateDestination::Created(d) => {
+            let mut reply = reply::json(StatusCode::CREATED, &show(state, &d));
+            reply.extensions_mut().insert(Subject {
+                destination_id: Some(d.id.to_string()),
+                ..Subject::default()
+            });
+            Ok(reply)
+        }
         CreateDestination::TenantMissing => Err(ApiError::not_found("tenant not found")),
         CreateDestination::AlreadyExists => {
             Err(ApiError::bad_request("destination already exists"))
@@ -251,6 +259,7 @@ pub async fn update(
     // Drawn here, outside the write, so a failing random source answers 500 before anything
     // is written; used only if the update rotates the secret.
     let secret = state.new_secret()?;
+    let secret_for_audit = secret.clone();
     let worker_state = state.clone();
     let outcome = state
         .store
@@ -311,7 +320,18 @@ pub async fn update(
     match outcome {
         None => Err(not_found()),
         Some(Err(refusal)) => Err(refusal),
-        Some(Ok(updated)) => Ok(reply::ok(&show(state, &updated))),
+        Some(Ok(updated)) => {
+            // The fresh secret drawn above is stored only when the update rotated the secret.
+            let rotated = updated.credentials.get("secret") == Some(&secret_for_audit);
+            let mut reply = reply::ok(&show(state, &updated));
+            if rotated {
+                reply.extensions_mut().insert(Subject {
+                    secret_rotated: true,
+                    ..Subject::default()
+                });
+            }
+            Ok(reply)
+        }
     }
 }
 

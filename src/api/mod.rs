@@ -1,6 +1,7 @@
 //! The HTTP API: upstream Outpost's `/api/v1` routes plus `/healthz`, served over raw hyper.
 //! Knows the store's interface, not its tables; never delivers anything itself.
 
+mod audit;
 mod auth;
 mod body;
 mod cursor;
@@ -33,6 +34,7 @@ use tokio::net::TcpListener;
 
 pub use auth::AuthKeys;
 
+use crate::audit::AuditLog;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::disk_budget::DiskBudget;
@@ -62,6 +64,8 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The workers' heartbeats (`GET /healthz`).
     pub liveness: Liveness,
+    /// Where admin changes are recorded (`DATA_DIR/audit.log`).
+    pub audit: AuditLog,
 }
 
 /// Every row of the route table as the request metrics label it, in table order.

@@ -1,5 +1,6 @@
 //! `POST /retry`: a manual retry of an (event, destination) pair, numbered after its latest
-//! attempt, with upstream's checks on the destination.
+//! attempt, with upstream's checks on the destination. The reply carries the retried ids for
+//! the audit log.
 
 use hyper::StatusCode;
 use serde_json::json;
@@ -9,6 +10,7 @@ use super::body::JsonObject;
 use super::error::ApiError;
 use super::reply::{self, Reply};
 use super::AppState;
+use crate::audit::Subject;
 use crate::model::event::DeliveryTask;
 use crate::model::matching::{destination_matches, FilterInput};
 
@@ -53,6 +55,12 @@ pub async fn retry(state: &AppState, auth: &Authorized, bytes: &[u8]) -> Result<
     if !destination_matches(&destination, &mut FilterInput::new(&event)) {
         return Err(ApiError::bad_request("destination does not match event"));
     }
+    let subject = Subject {
+        tenant_id: Some(latest.tenant_id.to_string()),
+        destination_id: Some(destination_id.clone()),
+        event_id: Some(event_id.clone()),
+        secret_rotated: false,
+    };
     state
         .store
         .enqueue_manual(
@@ -66,5 +74,7 @@ pub async fn retry(state: &AppState, auth: &Authorized, bytes: &[u8]) -> Result<
             state.clock.now_ms(),
         )
         .await?;
-    Ok(reply::json(StatusCode::ACCEPTED, &json!({"success": true})))
+    let mut reply = reply::json(StatusCode::ACCEPTED, &json!({"success": true}));
+    reply.extensions_mut().insert(subject);
+    Ok(reply)
 }

@@ -4,7 +4,8 @@
 //! `debug` it logs one line per request: method, the row's pattern (`{tenant_id}` and the like,
 //! never the values), status and duration — never the query string or a header. Every request
 //! is counted in the server's metrics by the same pattern and status, and a publish's time
-//! to answer is recorded.
+//! to answer is recorded. Requests that change state are handed to the audit log
+//! (`audit`) once their status is known.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -14,14 +15,15 @@ use hyper::header::HOST;
 use hyper::http::request::Parts;
 use hyper::{Request, StatusCode};
 
-use super::auth::{authorize, Access, Authorized};
+use super::auth::{authorize, Access, Authorized, Caller};
 use super::body::read_limited;
 use super::error::ApiError;
 use super::query::Query;
 use super::reply::Reply;
 use super::routes::{self, Auth, Handler, Matched, Miss};
 use super::{
-    destinations, health, logs, metrics, prometheus, publish, retry, schemas, tenants, AppState,
+    audit, destinations, health, logs, metrics, prometheus, publish, retry, schemas, tenants,
+    AppState,
 };
 use crate::telemetry::http::HttpRequests;
 use crate::telemetry::RouteSlot;
@@ -36,12 +38,16 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Reply {
     let (parts, body) = request.into_parts();
     let found = routes::find(&parts.method, parts.uri.path());
     let pattern = found.as_ref().map_or("(no route)", |m| m.route.pattern);
+    let mut caller = None;
     let result = match &found {
-        Ok(matched) => run(&state, matched, &parts, body).await,
+        Ok(matched) => run(&state, matched, &parts, body, &mut caller).await,
         Err(Miss::NotFound) => Err(ApiError::not_found("not found")),
         Err(Miss::MethodNotAllowed) => Err(method_not_allowed()),
     };
     let reply = result.unwrap_or_else(ApiError::into_reply);
+    if let Ok(matched) = &found {
+        audit::record(&state, matched, &parts, caller.as_ref(), &reply);
+    }
     let slot = match &found {
         Ok(matched) => RouteSlot::Row(routes::index_of(matched.route)),
         Err(_) => RouteSlot::Unmatched(HttpRequests::unmatched_method(parts.method.as_str())),
@@ -72,6 +78,7 @@ async fn run(
     matched: &Matched<'_>,
     parts: &Parts,
     body: Incoming,
+    caller_seen: &mut Option<Caller>,
 ) -> Result<Reply, ApiError> {
     let route = matched.route;
     let path_tenant = matched.param("tenant_id");
@@ -95,6 +102,9 @@ async fn run(
         )?),
         None => None,
     };
+    if let Some(who) = who.as_ref().filter(|_| audit::is_audited(route.handler)) {
+        *caller_seen = Some(who.caller.clone());
+    }
     let caller = || who.as_ref().ok_or_else(ApiError::internal);
     let tenant = || path_tenant.ok_or_else(ApiError::internal);
     let query = Query::parse(parts.uri.query());

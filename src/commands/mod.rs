@@ -1,6 +1,7 @@
 //! The operator commands: each loads the configuration, does one job and reports on stdout.
 //! Errors come back as text for `main` to print.
 
+mod audit;
 mod backup;
 mod check;
 mod compact;
@@ -8,6 +9,7 @@ mod config;
 mod rekey;
 mod token;
 
+pub use audit::{audit, AuditQuery};
 pub use backup::{backup, restore};
 pub use check::check;
 pub use compact::compact;

@@ -4,6 +4,7 @@ use hyper::{Method, StatusCode};
 use serde_json::json;
 
 use crate::support::client::Auth;
+use crate::support::server::JWT_SECRET;
 use crate::support::{ServerOptions, TestServer};
 
 #[tokio::test]
@@ -152,4 +153,165 @@ async fn auth_disabled_only_when_asked() {
         .raw(Method::PUT, "/api/v1/tenants/open", None, Auth::None)
         .await;
     assert_eq!(r.status, StatusCode::CREATED);
+}
+
+/// A tenant JWT for `tenant` signed with `algorithm` and the test server's secret, valid for an
+/// hour.
+fn token_signed_with(algorithm: jsonwebtoken::Algorithm, tenant: &str) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let claims = json!({"iss": "outpost", "sub": tenant, "iat": now, "exp": now + 3600});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::new(algorithm),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(JWT_SECRET.as_bytes()),
+    )
+    .expect("sign")
+}
+
+/// An unsigned token (`alg: none`) with valid claims for `tenant`, with and without a
+/// signature part.
+fn unsigned_tokens(tenant: &str) -> Vec<String> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    use base64::Engine;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs();
+    let header = URL_SAFE_NO_PAD.encode(json!({"alg": "none", "typ": "JWT"}).to_string());
+    let claims = URL_SAFE_NO_PAD.encode(
+        json!({"iss": "outpost", "sub": tenant, "iat": now, "exp": now + 3600}).to_string(),
+    );
+    vec![
+        format!("{header}.{claims}."),
+        format!("{header}.{claims}"),
+        format!("{header}.{claims}.{}", URL_SAFE_NO_PAD.encode("x")),
+    ]
+}
+
+#[tokio::test]
+async fn only_hs256_tokens_are_accepted() {
+    let server = TestServer::start(ServerOptions::default());
+    let api = &server.api;
+    api.put("/api/v1/tenants/t", None).await;
+    let path = "/api/v1/tenants/t";
+    // The control: HS256 with the secret is accepted.
+    let good = token_signed_with(jsonwebtoken::Algorithm::HS256, "t");
+    assert_eq!(
+        api.as_tenant(&good, Method::GET, path, None).await.status,
+        StatusCode::OK
+    );
+    // The same claims and secret under another HMAC algorithm are refused.
+    for algorithm in [
+        jsonwebtoken::Algorithm::HS384,
+        jsonwebtoken::Algorithm::HS512,
+    ] {
+        let token = token_signed_with(algorithm, "t");
+        let r = api.as_tenant(&token, Method::GET, path, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{algorithm:?}");
+        assert!(r.body.is_empty());
+    }
+    for token in unsigned_tokens("t") {
+        let r = api.as_tenant(&token, Method::GET, path, None).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{token}");
+        assert!(r.body.is_empty());
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_tenants_token_is_401_on_every_route_a_token_may_call() {
+    let server = TestServer::start(ServerOptions::default());
+    let api = &server.api;
+    let token = api.tenant_with_token("gone").await;
+    let r = api
+        .post(
+            "/api/v1/tenants/gone/destinations",
+            json!({"id": "d", "type": "webhook", "topics": ["a"],
+                   "config": {"url": "https://example.com"}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.text());
+    let r = api
+        .as_tenant(&token, Method::GET, "/api/v1/tenants/gone", None)
+        .await;
+    assert_eq!(r.status, StatusCode::OK);
+    assert_eq!(
+        api.delete("/api/v1/tenants/gone").await.status,
+        StatusCode::OK
+    );
+
+    let destination = json!({"type": "webhook", "topics": ["a"],
+                             "config": {"url": "https://example.com"}});
+    // Every route open to a tenant JWT (upstream §1.2 step 7: the token's tenant is always
+    // loaded; missing → 401 with an empty body).
+    let calls: Vec<(Method, &str, Option<serde_json::Value>)> = vec![
+        (Method::GET, "/api/v1/topics", None),
+        (Method::GET, "/api/v1/destination-types", None),
+        (Method::GET, "/api/v1/destination-types/webhook", None),
+        (
+            Method::POST,
+            "/api/v1/retry",
+            Some(json!({"event_id": "e", "destination_id": "d"})),
+        ),
+        (Method::GET, "/api/v1/events", None),
+        (Method::GET, "/api/v1/events/e", None),
+        (Method::GET, "/api/v1/attempts", None),
+        (Method::GET, "/api/v1/attempts/a", None),
+        (Method::GET, "/api/v1/metrics/events", None),
+        (Method::GET, "/api/v1/metrics/attempts", None),
+        (Method::GET, "/api/v1/tenants", None),
+        (Method::GET, "/api/v1/tenants/gone", None),
+        (Method::PUT, "/api/v1/tenants/gone", Some(json!({}))),
+        (Method::DELETE, "/api/v1/tenants/gone", None),
+        (Method::GET, "/api/v1/tenants/gone/destinations", None),
+        (
+            Method::POST,
+            "/api/v1/tenants/gone/destinations",
+            Some(destination),
+        ),
+        (Method::GET, "/api/v1/tenants/gone/destinations/d", None),
+        (
+            Method::PATCH,
+            "/api/v1/tenants/gone/destinations/d",
+            Some(json!({"topics": ["b"]})),
+        ),
+        (Method::DELETE, "/api/v1/tenants/gone/destinations/d", None),
+        (
+            Method::PUT,
+            "/api/v1/tenants/gone/destinations/d/enable",
+            None,
+        ),
+        (
+            Method::PUT,
+            "/api/v1/tenants/gone/destinations/d/disable",
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/v1/tenants/gone/destinations/d/attempts",
+            None,
+        ),
+        (
+            Method::GET,
+            "/api/v1/tenants/gone/destinations/d/attempts/a",
+            None,
+        ),
+    ];
+    for (method, path, body) in calls {
+        let r = api.as_tenant(&token, method.clone(), path, body).await;
+        assert_eq!(r.status, StatusCode::UNAUTHORIZED, "{method} {path}");
+        assert!(r.body.is_empty(), "{method} {path}");
+    }
+    // Admin-only routes refuse any token with 403 before the tenant is looked at (step 5).
+    for path in ["/api/v1/tenants/gone/token", "/api/v1/tenants/gone/portal"] {
+        let r = api.as_tenant(&token, Method::GET, path, None).await;
+        assert_eq!(r.status, StatusCode::FORBIDDEN, "{path}");
+    }
+    // The tenant stays deleted: the token's PUT did not bring it back.
+    assert_eq!(
+        api.get("/api/v1/tenants/gone").await.status,
+        StatusCode::NOT_FOUND
+    );
 }

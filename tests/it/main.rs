@@ -4,6 +4,7 @@
 mod support;
 
 mod alerts;
+mod audit;
 mod auth;
 mod bad_input;
 mod cli;
