@@ -54,15 +54,21 @@ trap 'rm -rf "$work"' EXIT
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 
 # The packaged outpost.toml: the example with every setting and its comment, a header about the
-# package, and the package's data directory.
+# package, the package's data directory, and loopback added to the denied delivery addresses (a
+# server's deliveries have no business with its own local services; allow one with
+# delivery_allow_cidrs).
 config="$work/outpost.toml"
 {
   cat packaging/outpost.toml.header
   sed -e "s|^data_dir = .*|data_dir = '/var/lib/outpost'|" \
+      -e "s|^delivery_deny_cidrs = '\(.*\)'\$|# The package adds loopback (127.0.0.0/8, ::1) to the built-in list.\\
+delivery_deny_cidrs = '\1,127.0.0.0/8,::1/128'|" \
       -e '/^# Copy to outpost.toml (working directory) or pass --config PATH\.$/d' \
       outpost.toml.example
 } >"$config"
 grep -qx "data_dir = '/var/lib/outpost'" "$config" || die "outpost.toml.example has no data_dir line"
+grep -q "^delivery_deny_cidrs = '.*,127\.0\.0\.0/8,::1/128'\$" "$config" \
+  || die "outpost.toml.example has no delivery_deny_cidrs line"
 
 # stage ROOT UNITDIR: the file tree of one package.
 stage() {

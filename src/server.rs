@@ -187,6 +187,7 @@ fn prepare(config: &Config) -> Result<Prepared, ServeError> {
             &config.http_user_agent,
             config.delivery_timeout,
             config.delivery_max_concurrency_per_destination,
+            config.outbound.clone(),
         )?,
     })
 }

@@ -182,6 +182,8 @@ check "both packages carry systemd/outpost.service unchanged" \
   sh -c "cmp systemd/outpost.service '$debroot/lib/systemd/system/outpost.service' && cmp systemd/outpost.service '$rpmroot/usr/lib/systemd/system/outpost.service'"
 check "the packaged outpost.toml loads and sets DATA_DIR=/var/lib/outpost" \
   sh -c "env -u DATA_DIR '$debroot/usr/bin/outpost' config --config '$debroot/etc/outpost/outpost.toml' | grep -q '^DATA_DIR=/var/lib/outpost '"
+check "the packaged outpost.toml denies deliveries to loopback (127.0.0.0/8, ::1)" \
+  sh -c "env -u DELIVERY_DENY_CIDRS '$debroot/usr/bin/outpost' config --config '$debroot/etc/outpost/outpost.toml' | grep -q '^DELIVERY_DENY_CIDRS=0\.0\.0\.0/8,169\.254\.0\.0/16,.*,127\.0\.0\.0/8,::1/128 '"
 
 # systemd-analyze verify needs ExecStart's binary to exist: verify a copy pointing at the
 # unpacked one.

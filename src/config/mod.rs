@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use crate::alerts::AlertRules;
+use crate::delivery::{AddressPolicy, Cidr, Outbound, ResolveOverrides};
 use crate::disk_budget::Limits;
 use crate::model::destination_type::WebhookMode;
 use crate::model::ids::{IdGenerator, IdKind};
@@ -100,6 +101,9 @@ pub struct Config {
     pub delivery_timeout: Duration,
     pub delivery_max_concurrency: usize,
     pub delivery_max_concurrency_per_destination: usize,
+    /// `DELIVERY_DENY_CIDRS`, `DELIVERY_ALLOW_CIDRS`, `DELIVERY_RESOLVE_OVERRIDES`: which
+    /// addresses deliveries may connect to, and names resolved without DNS.
+    pub outbound: Outbound,
     pub shutdown_timeout: Duration,
     /// How long events and attempts are kept (`LOG_RETENTION_TTL_SECONDS` when above 0, else
     /// `LOG_RETENTION_TTL_DAYS`); zero keeps everything.
@@ -257,6 +261,23 @@ fn operator_event_settings(
         topics: TopicFilter::parse(&r.text("OPERATOR_EVENTS_TOPICS")),
         sink,
         deployment_id,
+    })
+}
+
+/// `DELIVERY_DENY_CIDRS`, `DELIVERY_ALLOW_CIDRS` and `DELIVERY_RESOLVE_OVERRIDES`.
+fn outbound(r: &Reader<'_>) -> Result<Outbound, ConfigError> {
+    let cidrs = |name: &'static str| {
+        Cidr::parse_list(&r.text(name)).map_err(|err| r.invalid(name, err.to_string()))
+    };
+    let policy = AddressPolicy::new(
+        cidrs("DELIVERY_DENY_CIDRS")?,
+        cidrs("DELIVERY_ALLOW_CIDRS")?,
+    );
+    let resolve_overrides = ResolveOverrides::parse(&r.text("DELIVERY_RESOLVE_OVERRIDES"))
+        .map_err(|err| r.invalid("DELIVERY_RESOLVE_OVERRIDES", err.to_string()))?;
+    Ok(Outbound {
+        policy,
+        resolve_overrides,
     })
 }
 
@@ -452,6 +473,7 @@ impl Config {
             delivery_max_concurrency: r.positive("DELIVERY_MAX_CONCURRENCY")?,
             delivery_max_concurrency_per_destination: r
                 .positive("DELIVERY_MAX_CONCURRENCY_PER_DESTINATION")?,
+            outbound: outbound(&r)?,
             shutdown_timeout: Duration::from_secs(r.number("SHUTDOWN_TIMEOUT_SECONDS")?),
             log_retention_ttl: retention_ttl(&r)?,
             alerts,
@@ -732,6 +754,39 @@ mod tests {
             Config::from_raw(raw).unwrap().log_retention_ttl,
             Duration::from_secs(30)
         );
+    }
+
+    #[test]
+    fn delivery_address_policy_settings() {
+        let ip = |s: &str| s.parse::<std::net::IpAddr>().unwrap();
+        assert_eq!(
+            settings::find("DELIVERY_DENY_CIDRS").and_then(|s| s.default),
+            Some(crate::delivery::DEFAULT_DENY_CIDRS)
+        );
+        let d = raw_with(&[]).unwrap();
+        assert_eq!(d.outbound, Outbound::default());
+        assert!(d.outbound.policy.check(ip("169.254.169.254")).is_err());
+        assert!(d.outbound.policy.check(ip("127.0.0.1")).is_ok());
+        let c = raw_with(&[
+            ("DELIVERY_DENY_CIDRS", "127.0.0.0/8, ::1"),
+            ("DELIVERY_ALLOW_CIDRS", "127.0.0.1/32"),
+            ("DELIVERY_RESOLVE_OVERRIDES", "hook.test=127.0.0.2"),
+        ])
+        .unwrap();
+        assert!(c.outbound.policy.check(ip("127.0.0.1")).is_ok());
+        assert!(c.outbound.policy.check(ip("127.0.0.2")).is_err());
+        assert!(c.outbound.policy.check(ip("::1")).is_err());
+        // Set empty: nothing denied.
+        let open = raw_with(&[("DELIVERY_DENY_CIDRS", "")]).unwrap();
+        assert!(open.outbound.policy.check(ip("169.254.169.254")).is_ok());
+        for (name, value) in [
+            ("DELIVERY_DENY_CIDRS", "10.0.0.0/33"),
+            ("DELIVERY_ALLOW_CIDRS", "localhost"),
+            ("DELIVERY_RESOLVE_OVERRIDES", "hook.test"),
+        ] {
+            let err = raw_with(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
     }
 
     #[test]

@@ -269,6 +269,21 @@ pub const SETTINGS: &[Setting] = &[
         "Deliveries in flight at once to one destination.",
     ),
     s(
+        "DELIVERY_DENY_CIDRS",
+        Some("0.0.0.0/8,169.254.0.0/16,224.0.0.0/4,255.255.255.255/32,::/128,fe80::/10,ff00::/8"),
+        "Comma-separated CIDRs (IPv4 and IPv6) deliveries may not connect to, checked on every connection (each redirect hop too) against the resolved address; a value replaces the default (unspecified, link-local incl. 169.254.169.254, multicast, broadcast). Empty: deny nothing.",
+    ),
+    s(
+        "DELIVERY_ALLOW_CIDRS",
+        None,
+        "Comma-separated CIDRs deliveries may connect to even when DELIVERY_DENY_CIDRS covers them (allow wins).",
+    ),
+    s(
+        "DELIVERY_RESOLVE_OVERRIDES",
+        None,
+        "Comma-separated name=ip pairs answered instead of DNS for delivery host names (air-gapped hosts without DNS, tests); the address policy still applies.",
+    ),
+    s(
         "ALERT_CONSECUTIVE_FAILURE_COUNT",
         None,
         "Failed attempts in a row to one destination that mean 100 %: alerts fire at 50, 70 and 90 % of it and on every failure from 100 %. Unset: 100; set empty: no consecutive-failure alerts.",

@@ -20,6 +20,10 @@
 //!   10th request is an error (`stopped after 10 redirects`), as is an unparseable `Location`.
 //!   Any other 3xx (or a redirect status without `Location`) is returned as the response.
 //! - No proxy support (Go honours `HTTP(S)_PROXY`).
+//! - Outbound address policy: every connection (first request, each redirect hop, the
+//!   native-roots retry) is opened by a [`GuardedConnector`], which refuses denied addresses;
+//!   such a refusal is the attempt code `address_denied` ([`SendError::denied`] carries the
+//!   address for the attempt's `response_data`).
 //!
 //! Timeouts are the caller's business (the whole exchange is wrapped in one deadline).
 
@@ -33,9 +37,11 @@ use hyper::body::Incoming;
 use hyper::header::{self, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode, Uri};
 use hyper_rustls::{ConfigBuilderExt, HttpsConnector, HttpsConnectorBuilder};
-use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::{TokioExecutor, TokioTimer};
+
+use super::address_policy::AddressDenied;
+use super::connect_guard::{GuardedConnector, Outbound};
 
 /// Go's default redirect policy: at most this many requests per delivery.
 pub const MAX_REQUESTS: usize = 10;
@@ -54,7 +60,7 @@ const SENSITIVE_HEADERS: &[&str] = &[
     "proxy-authorization",
 ];
 
-type Inner = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
+type Inner = Client<HttpsConnector<GuardedConnector>, Full<Bytes>>;
 
 /// Why the client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -80,6 +86,14 @@ impl SendError {
             SendError::Redirect(_) => "redirect_error",
         }
     }
+
+    /// The refused address, when the address policy stopped the connection.
+    pub fn denied(&self) -> Option<&AddressDenied> {
+        match self {
+            SendError::Transport(err) => find_denied(err),
+            SendError::Redirect(_) => None,
+        }
+    }
 }
 
 /// The pooled HTTP/HTTPS client. Cheap to share behind an `Arc`; cloning shares the pool.
@@ -92,8 +106,13 @@ pub struct HttpClient {
 }
 
 impl HttpClient {
-    /// Builds the client. `max_idle_per_host` bounds the idle connections kept per host.
-    pub fn new(max_idle_per_host: usize) -> Result<HttpClient, HttpClientError> {
+    /// Builds the client. `max_idle_per_host` bounds the idle connections kept per host;
+    /// `outbound` says which addresses it may connect to and how names resolve.
+    pub fn new(
+        max_idle_per_host: usize,
+        outbound: Outbound,
+    ) -> Result<HttpClient, HttpClientError> {
+        let outbound = Arc::new(outbound);
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let webpki = rustls::ClientConfig::builder_with_provider(provider.clone())
             .with_safe_default_protocol_versions()?
@@ -110,8 +129,8 @@ impl HttpClient {
             }
         };
         Ok(HttpClient {
-            primary: build_client(webpki, max_idle_per_host),
-            native: native.map(|config| build_client(config, max_idle_per_host)),
+            primary: build_client(webpki, max_idle_per_host, outbound.clone()),
+            native: native.map(|config| build_client(config, max_idle_per_host, outbound)),
         })
     }
 
@@ -176,11 +195,16 @@ impl HttpClient {
     }
 }
 
-fn build_client(tls: rustls::ClientConfig, max_idle_per_host: usize) -> Inner {
-    let mut http = HttpConnector::new();
-    http.enforce_http(false);
-    http.set_nodelay(true);
-    http.set_keepalive(Some(TCP_KEEPALIVE));
+fn build_client(
+    tls: rustls::ClientConfig,
+    max_idle_per_host: usize,
+    outbound: Arc<Outbound>,
+) -> Inner {
+    let http = GuardedConnector::new(outbound, |http| {
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_keepalive(Some(TCP_KEEPALIVE));
+    });
     let https = HttpsConnectorBuilder::new()
         .with_tls_config(tls)
         .https_or_http()
@@ -338,10 +362,25 @@ fn is_unknown_issuer(err: &hyper_util::client::legacy::Error) -> bool {
     found
 }
 
-/// Maps a transport error (or a response-body read error) to its attempt code: `dns_error`,
+/// The address-policy refusal anywhere in an error chain.
+fn find_denied<'a>(err: &'a (dyn StdError + 'static)) -> Option<&'a AddressDenied> {
+    let mut found = None;
+    for_each_cause(err, &mut |cause| {
+        found = cause.downcast_ref::<AddressDenied>();
+        found.is_some()
+    });
+    found
+}
+
+/// Maps a transport error (or a response-body read error) to its attempt code:
+/// `address_denied` (the address policy refused the connection; looked for first, as it sits
+/// under a generic "dns error" when a name resolved only to denied addresses), `dns_error`,
 /// `connection_refused`, `connection_reset`, `network_unreachable`, `timeout`, `tls_error`, or
 /// `network_error` for anything else.
 pub fn classify_transport_error(err: &(dyn StdError + 'static)) -> &'static str {
+    if find_denied(err).is_some() {
+        return "address_denied";
+    }
     let mut code = None;
     for_each_cause(err, &mut |cause| {
         code = classify_one(cause);
@@ -474,5 +513,11 @@ mod tests {
             classify_transport_error(&io(std::io::ErrorKind::Other)),
             "network_error"
         );
+        let denied = AddressDenied {
+            address: "169.254.169.254".parse().unwrap(),
+        };
+        let wrapped = std::io::Error::new(std::io::ErrorKind::PermissionDenied, denied.clone());
+        assert_eq!(classify_transport_error(&wrapped), "address_denied");
+        assert_eq!(find_denied(&wrapped), Some(&denied));
     }
 }

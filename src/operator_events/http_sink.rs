@@ -2,7 +2,8 @@
 //! `OPERATOR_EVENTS_HTTP_URL` with `Content-Type: application/json` and, when
 //! `OPERATOR_EVENTS_HTTP_SIGNING_SECRET` is set, `X-Outpost-Signature: v0=<hex HMAC-SHA256 of
 //! the body>`. A transport error, a status of 400 or above, or no answer within 30 s is a
-//! failure.
+//! failure. The sink's URL is the operator's own, so the delivery address policy
+//! (`DELIVERY_DENY_CIDRS`) does not apply to it.
 
 use std::time::Duration;
 
@@ -11,7 +12,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderValue, CONTENT_TYPE, USER_AGENT};
 use hyper::{Method, Request, Uri};
 
-use crate::delivery::HttpClient;
+use crate::delivery::{HttpClient, Outbound};
 
 /// How long one send may take.
 const SEND_TIMEOUT: Duration = Duration::from_secs(30);
@@ -68,7 +69,8 @@ impl HttpSink {
                 .map(|secret| ring::hmac::Key::new(ring::hmac::HMAC_SHA256, secret.as_bytes())),
             user_agent: HeaderValue::from_str(user_agent)
                 .unwrap_or_else(|_| HeaderValue::from_static("Outpost")),
-            client: HttpClient::new(1).map_err(|e| SinkError::Client(e.to_string()))?,
+            client: HttpClient::new(1, Outbound::unrestricted())
+                .map_err(|e| SinkError::Client(e.to_string()))?,
         })
     }
 

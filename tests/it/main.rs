@@ -3,6 +3,7 @@
 
 mod support;
 
+mod address_policy;
 mod alerts;
 mod audit;
 mod auth;

@@ -27,6 +27,13 @@ journal() { journalctl -u outpost.service --no-pager -o cat | tail -n 20; }
 
 v1=$(ls outpost_*-1_amd64.deb) v2=$(ls outpost_*-2_amd64.deb)
 
+# The packaged outpost.toml denies deliveries to loopback; this test's receivers listen on it,
+# so the service may reach loopback here (a drop-in of the test's, not of the package).
+t "a drop-in allows the test's loopback receivers (DELIVERY_ALLOW_CIDRS)" sh -c "
+  mkdir -p /etc/systemd/system/outpost.service.d &&
+  printf '[Service]\nEnvironment=DELIVERY_ALLOW_CIDRS=127.0.0.1/32,::1/128\n' \
+    >/etc/systemd/system/outpost.service.d/test-loopback.conf"
+
 t "dpkg -i starts the service (postinst)" sh -c "dpkg -i $v1 >/tmp/install.log 2>&1 || { cat /tmp/install.log; exit 1; }"
 t "the install message says the service runs" grep -q "Service:       running" /tmp/install.log
 t "the install message names the key file" \

@@ -73,6 +73,8 @@ env = {
     "API_HOST": "127.0.0.1",
     "API_PORT": str(api_port),
     "NOTIFY_SOCKET": notify_path,
+    # The packaged outpost.toml denies deliveries to loopback, where this test's receiver is.
+    "DELIVERY_ALLOW_CIDRS": "127.0.0.1/32,::1/128",
 }
 log_path = os.path.join(workdir, "serve.log")
 log = open(log_path, "wb")

@@ -22,6 +22,7 @@ pub use destination::DestinationError;
 pub use request::BuildError;
 pub use settings::WebhookConfigError;
 
+use super::connect_guard::Outbound;
 use super::provider::{DeliveryFuture, DeliveryOutcome, PrepareError, Provider, Target};
 use crate::config::WebhookSettings;
 use crate::model::destination::Destination;
@@ -42,15 +43,22 @@ pub struct WebhookProvider {
 }
 
 impl WebhookProvider {
-    /// Checks the webhook settings (see [`WebhookConfigError`]) and builds the client.
+    /// Checks the webhook settings (see [`WebhookConfigError`]) and builds the client, whose
+    /// connections `outbound` governs.
     pub fn new(
         settings: &WebhookSettings,
         user_agent: &str,
         timeout: Duration,
         max_idle_per_host: usize,
+        outbound: Outbound,
     ) -> Result<WebhookProvider, WebhookConfigError> {
         let request = RequestSettings::new(settings, user_agent)?;
-        let sender = Sender::new(max_idle_per_host, timeout, settings.max_response_body_bytes)?;
+        let sender = Sender::new(
+            max_idle_per_host,
+            timeout,
+            settings.max_response_body_bytes,
+            outbound,
+        )?;
         Ok(WebhookProvider {
             shared: Arc::new(Shared { request, sender }),
         })

@@ -3,8 +3,10 @@
 //! Outcome: status ≥ 400 → failed, anything else → success, code = the status; response_data
 //! `{"status", "body"}` with the body capped at `max_response_body_bytes` (0 = unlimited; a
 //! larger body is replaced by a note, never truncated, and at most cap + 1 bytes are read).
-//! Transport failures → failed with a class code and no response_data. The timeout covers
-//! connecting, sending and reading the capped body.
+//! Transport failures → failed with a class code and no response_data, except a connection the
+//! outbound address policy refused: `address_denied` with `{"error": "connection to <address>
+//! refused: address denied by DELIVERY_DENY_CIDRS"}`. The timeout covers connecting, sending
+//! and reading the capped body.
 
 use std::time::Duration;
 
@@ -14,6 +16,7 @@ use hyper::body::{Body, Incoming};
 use hyper::{Request, Response};
 use serde_json::json;
 
+use crate::delivery::connect_guard::Outbound;
 use crate::delivery::http_client::{classify_transport_error, HttpClient, HttpClientError};
 use crate::delivery::provider::DeliveryOutcome;
 
@@ -29,9 +32,10 @@ impl Sender {
         max_idle_per_host: usize,
         timeout: Duration,
         max_response_body_bytes: usize,
+        outbound: Outbound,
     ) -> Result<Sender, HttpClientError> {
         Ok(Sender {
-            client: HttpClient::new(max_idle_per_host)?,
+            client: HttpClient::new(max_idle_per_host, outbound)?,
             timeout,
             max_response_body_bytes,
         })
@@ -40,16 +44,23 @@ impl Sender {
     /// Sends the request within the timeout and classifies the outcome.
     pub async fn send(&self, request: Request<Full<Bytes>>) -> DeliveryOutcome {
         let exchange = async {
-            let response = self.client.send(request).await.map_err(|err| err.code())?;
+            let response = self
+                .client
+                .send(request)
+                .await
+                .map_err(|err| match err.denied() {
+                    Some(denied) => address_denied(&denied.to_string()),
+                    None => transport_failure(err.code()),
+                })?;
             let status = response.status().as_u16();
             let body = read_capped(response, self.max_response_body_bytes)
                 .await
-                .map_err(|err| classify_transport_error(&err))?;
-            Ok::<_, &'static str>((status, body))
+                .map_err(|err| transport_failure(classify_transport_error(&err)))?;
+            Ok::<_, DeliveryOutcome>((status, body))
         };
         match tokio::time::timeout(self.timeout, exchange).await {
             Err(_) => transport_failure("timeout"),
-            Ok(Err(code)) => transport_failure(code),
+            Ok(Err(failure)) => failure,
             Ok(Ok((status, body))) => {
                 let body = match body {
                     CapturedBody::Text(text) => text,
@@ -74,6 +85,15 @@ pub(super) fn transport_failure(code: &str) -> DeliveryOutcome {
         success: false,
         code: code.to_string(),
         response_data: None,
+    }
+}
+
+/// A connection the outbound address policy refused: the reason in `response_data.error`.
+fn address_denied(reason: &str) -> DeliveryOutcome {
+    DeliveryOutcome {
+        success: false,
+        code: "address_denied".to_string(),
+        response_data: Some(json!({ "error": reason })),
     }
 }
 

@@ -37,6 +37,8 @@ pub enum Behaviour {
     FailPercent { percent: u64, status: u16 },
     /// Answer 500 while the switch ([`Receiver::set_switch`]) is off, 200 while it is on.
     Switch,
+    /// Answer `status` (a redirect) with `Location: location`.
+    Redirect { status: u16, location: String },
 }
 
 /// Body the receiver sends with a successful answer.
@@ -101,6 +103,11 @@ pub struct Receiver {
 impl Receiver {
     /// Starts a receiver on an ephemeral port of 127.0.0.1.
     pub async fn start(behaviour: Behaviour) -> Receiver {
+        Receiver::start_on("127.0.0.1:0".parse().unwrap(), behaviour).await
+    }
+
+    /// Starts a receiver on `addr` (another loopback address such as 127.0.0.2, a chosen port).
+    pub async fn start_on(addr: SocketAddr, behaviour: Behaviour) -> Receiver {
         let shared = Arc::new(Shared {
             requests: Mutex::new(Vec::new()),
             per_event: Mutex::new(HashMap::new()),
@@ -110,7 +117,7 @@ impl Receiver {
             switch_on: AtomicBool::new(false),
             delay: Mutex::new(Duration::ZERO),
         });
-        let (addr, running) = listen(shared.clone(), "127.0.0.1:0".parse().unwrap()).await;
+        let (addr, running) = listen(shared.clone(), addr).await;
         Receiver {
             shared,
             addr,
@@ -366,7 +373,11 @@ async fn handle(
         tokio::time::sleep(delay).await;
     }
     let body = if status < 400 { OK_BODY } else { FAIL_BODY };
-    let response = Response::builder()
+    let mut response = Response::builder();
+    if let Behaviour::Redirect { location, .. } = &*shared.behaviour.lock().unwrap() {
+        response = response.header("location", location.as_str());
+    }
+    let response = response
         .status(StatusCode::from_u16(status).expect("valid status"))
         .header("content-type", "application/json")
         .body(Full::new(Bytes::from_static(body.as_bytes())))
@@ -392,6 +403,7 @@ fn decide(shared: &Shared) -> u16 {
                 200
             }
         }
+        Behaviour::Redirect { status, .. } => status,
         Behaviour::Switch => {
             if shared.switch_on.load(Ordering::SeqCst) {
                 200

@@ -17,6 +17,7 @@ use ring::hmac;
 
 use super::{BuildError, DestinationError, WebhookProvider};
 use crate::config::{HeaderName, WebhookSettings};
+use crate::delivery::connect_guard::Outbound;
 use crate::delivery::provider::{DeliveryOutcome, Providers};
 use crate::model::destination::Destination;
 use crate::model::destination_type::{DestinationKind, WebhookMode};
@@ -96,7 +97,14 @@ fn settings(mode: WebhookMode) -> WebhookSettings {
 
 fn sender(settings: &WebhookSettings) -> TestSender {
     TestSender::new(
-        WebhookProvider::new(settings, "Outpost/test", Duration::from_secs(5), 2).unwrap(),
+        WebhookProvider::new(
+            settings,
+            "Outpost/test",
+            Duration::from_secs(5),
+            2,
+            Outbound::default(),
+        )
+        .unwrap(),
     )
 }
 

@@ -80,7 +80,9 @@ fn reply(status: u16, body: &'static str) -> Response<Full<Bytes>> {
 fn sender_with(cap: usize, timeout: Duration) -> TestSender {
     let mut settings = settings(WebhookMode::Default);
     settings.max_response_body_bytes = cap;
-    TestSender::new(WebhookProvider::new(&settings, "Outpost/test", timeout, 2).unwrap())
+    TestSender::new(
+        WebhookProvider::new(&settings, "Outpost/test", timeout, 2, Outbound::default()).unwrap(),
+    )
 }
 
 #[tokio::test]

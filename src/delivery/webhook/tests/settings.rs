@@ -8,7 +8,7 @@ use crate::delivery::webhook::WebhookConfigError;
 fn bad_settings_are_rejected_naming_the_setting() {
     let mut bad = settings(WebhookMode::Default);
     bad.signature_header_template = "v0={{.Signatures | join".into();
-    let err = WebhookProvider::new(&bad, "ua", Duration::from_secs(1), 1)
+    let err = WebhookProvider::new(&bad, "ua", Duration::from_secs(1), 1, Outbound::default())
         .err()
         .unwrap()
         .to_string();
@@ -18,7 +18,7 @@ fn bad_settings_are_rejected_naming_the_setting() {
     );
     let mut bad = settings(WebhookMode::Default);
     bad.signature_content_template = "{{.Signatures}}".into();
-    let err = WebhookProvider::new(&bad, "ua", Duration::from_secs(1), 1)
+    let err = WebhookProvider::new(&bad, "ua", Duration::from_secs(1), 1, Outbound::default())
         .err()
         .unwrap()
         .to_string();
@@ -28,7 +28,7 @@ fn bad_settings_are_rejected_naming_the_setting() {
     );
     let mut dup = settings(WebhookMode::Default);
     dup.event_id_header = HeaderName::Custom("X-Outpost-Topic".into());
-    let err = WebhookProvider::new(&dup, "ua", Duration::from_secs(1), 1)
+    let err = WebhookProvider::new(&dup, "ua", Duration::from_secs(1), 1, Outbound::default())
         .err()
         .unwrap();
     assert!(
@@ -37,13 +37,21 @@ fn bad_settings_are_rejected_naming_the_setting() {
     );
     // An omitted header never collides.
     dup.topic_header = HeaderName::Omitted;
-    assert!(WebhookProvider::new(&dup, "ua", Duration::from_secs(1), 1).is_ok());
+    assert!(
+        WebhookProvider::new(&dup, "ua", Duration::from_secs(1), 1, Outbound::default()).is_ok()
+    );
     let mut prefix = settings(WebhookMode::Default);
     prefix.header_prefix = "bad prefix ".into();
-    let err = WebhookProvider::new(&prefix, "ua", Duration::from_secs(1), 1)
-        .err()
-        .unwrap()
-        .to_string();
+    let err = WebhookProvider::new(
+        &prefix,
+        "ua",
+        Duration::from_secs(1),
+        1,
+        Outbound::default(),
+    )
+    .err()
+    .unwrap()
+    .to_string();
     assert!(
         err.starts_with("DESTINATIONS_WEBHOOK_HEADER_PREFIX: "),
         "{err}"
