@@ -158,10 +158,10 @@ pub(super) fn attempt_recorded(
     let mut destination = std::borrow::Cow::Borrowed(&context.destination);
     if rules.alerts.any() {
         let key = tables::destination_key(&attempt.tenant_id, &attempt.destination_id);
-        let state = load_state(ctx.txn, &key)?;
+        let before = load_state(ctx.txn, &key)?;
         let (state, verdict) = evaluate(
             &rules.alerts,
-            state,
+            before.clone(),
             AttemptFacts {
                 success,
                 attempt_number: attempt.attempt_number,
@@ -169,7 +169,10 @@ pub(super) fn attempt_recorded(
             },
             now_ms,
         );
-        save_state(ctx.txn, &key, state.as_ref())?;
+        // Most attempts (a success with no streak) change nothing: no write for them.
+        if state != before {
+            save_state(ctx.txn, &key, state.as_ref())?;
+        }
         if verdict.disable {
             if let Some(disabled) = auto_disable(ctx.txn, &key, now_ms, cipher)? {
                 raised.disabled = true;
