@@ -169,6 +169,22 @@ fn attempt_data<'a>(
     }
 }
 
+/// An event whose data is the attempt payload alone.
+fn attempt_payload_event(
+    stamp: &Stamp<'_>,
+    topic: OperatorTopic,
+    event: &Event,
+    attempt: &Attempt,
+    destination: &Destination,
+) -> Result<Envelope, serde_json::Error> {
+    seal(
+        stamp,
+        topic,
+        &destination.tenant_id,
+        attempt_data(event, attempt, destination),
+    )
+}
+
 /// `attempt.success` or `attempt.failed`, by the attempt's status.
 pub fn attempt_event(
     stamp: &Stamp<'_>,
@@ -180,12 +196,7 @@ pub fn attempt_event(
         crate::model::event::AttemptStatus::Success => OperatorTopic::AttemptSuccess,
         crate::model::event::AttemptStatus::Failed => OperatorTopic::AttemptFailed,
     };
-    seal(
-        stamp,
-        topic,
-        &destination.tenant_id,
-        attempt_data(event, attempt, destination),
-    )
+    attempt_payload_event(stamp, topic, event, attempt, destination)
 }
 
 /// `alert.attempt.exhausted_retries`.
@@ -195,11 +206,12 @@ pub fn exhausted_retries_event(
     attempt: &Attempt,
     destination: &Destination,
 ) -> Result<Envelope, serde_json::Error> {
-    seal(
+    attempt_payload_event(
         stamp,
         OperatorTopic::ExhaustedRetries,
-        &destination.tenant_id,
-        attempt_data(event, attempt, destination),
+        event,
+        attempt,
+        destination,
     )
 }
 
