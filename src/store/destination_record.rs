@@ -136,6 +136,15 @@ pub fn owner(bytes: &[u8]) -> Result<(DestinationId, TenantId), StoreError> {
     Ok((destination.id, destination.tenant_id))
 }
 
+/// When the destination stored in a row was created, read without the key.
+pub fn created_at_ms(bytes: &[u8]) -> Result<i64, StoreError> {
+    if is_sealed(bytes) {
+        return Ok(sealed_record(bytes)?.created_at_ms);
+    }
+    let destination: Destination = codec::decode(TABLE, bytes)?;
+    Ok(destination.created_at_ms)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

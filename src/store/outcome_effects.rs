@@ -134,6 +134,23 @@ fn auto_disable(
     Ok(Some(destination))
 }
 
+/// Whether the destination an attempt was made to is still the one stored under `key`
+/// (not deleted, nor deleted and created again under the same id, since it was read).
+fn still_stored(
+    txn: &WriteTransaction,
+    key: &[u8],
+    destination: &Destination,
+) -> Result<bool, StoreError> {
+    let table = txn.open_table(tables::DESTINATIONS)?;
+    let row = table.get(key)?;
+    match row {
+        Some(bytes) => {
+            Ok(destination_record::created_at_ms(bytes.value())? == destination.created_at_ms)
+        }
+        None => Ok(false),
+    }
+}
+
 /// Applies a freshly recorded attempt to its destination's alert state and queues the operator
 /// events it causes, in this order: `alert.destination.disabled`,
 /// `alert.destination.consecutive_failure`, `alert.attempt.exhausted_retries`, then
@@ -156,8 +173,10 @@ pub(super) fn attempt_recorded(
     let mut raised = Raised::default();
     let mut events = Vec::new();
     let mut destination = std::borrow::Cow::Borrowed(&context.destination);
-    if rules.alerts.any() {
-        let key = tables::destination_key(&attempt.tenant_id, &attempt.destination_id);
+    let key = tables::destination_key(&attempt.tenant_id, &attempt.destination_id);
+    // The state belongs to the destination the attempt was made to: one deleted while the
+    // attempt was in flight (and any later one under its id) is left alone.
+    if rules.alerts.any() && still_stored(ctx.txn, &key, &context.destination)? {
         let before = load_state(ctx.txn, &key)?;
         let (state, verdict) = evaluate(
             &rules.alerts,

@@ -368,3 +368,55 @@ async fn operator_events_wait_in_the_store_for_a_sink_that_is_down_and_arrive_af
         "the same event, kept as made"
     );
 }
+
+#[tokio::test]
+async fn an_attempt_that_ends_after_its_destination_is_deleted_leaves_no_alert_state() {
+    let receiver = Receiver::start(Behaviour::Status(500)).await;
+    let mut server = TestServer::start(
+        ServerOptions::default()
+            .env("ALERT_CONSECUTIVE_FAILURE_COUNT", "2")
+            .env("ALERT_AUTO_DISABLE_DESTINATION", "true")
+            .env("MAX_RETRY_LIMIT", "0"),
+    );
+    tenant_with_destination(&server.api, &receiver).await;
+    // The delivery is in flight (the receiver holds its answer) when the destination goes.
+    receiver.set_delay(Duration::from_millis(500));
+    publish(&server.api, "e0").await;
+    receiver.wait_for(1, WAIT).await;
+    let deleted = server
+        .api
+        .delete("/api/v1/tenants/t1/destinations/d1")
+        .await;
+    assert!(deleted.status.is_success(), "{}", deleted.text());
+    server.settle().await;
+    let attempts = server.api.get("/api/v1/attempts?event_id=e0").await.json();
+    assert_eq!(attempts["models"][0]["status"], "failed", "{attempts}");
+
+    // A new destination under the same id starts with no failures behind it: one failure
+    // is not two in a row.
+    receiver.set_delay(Duration::ZERO);
+    tenant_with_destination_again(&server.api, &receiver).await;
+    publish(&server.api, "e1").await;
+    server.settle().await;
+    let shown = server
+        .api
+        .get("/api/v1/tenants/t1/destinations/d1")
+        .await
+        .json();
+    assert_eq!(shown["disabled_at"], Value::Null, "{shown}");
+
+    assert!(server.stop().await.success());
+    let (passed, report) = crate::support::process::outpost_check(&server.data_dir);
+    assert!(passed, "{report}");
+}
+
+async fn tenant_with_destination_again(api: &crate::support::client::Api, receiver: &Receiver) {
+    let created = api
+        .post(
+            "/api/v1/tenants/t1/destinations",
+            json!({"id": "d1", "type": "webhook", "topics": ["*"],
+                   "config": {"url": receiver.url("/hook")}}),
+        )
+        .await;
+    assert_eq!(created.status, StatusCode::CREATED, "{}", created.text());
+}

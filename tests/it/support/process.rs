@@ -153,3 +153,22 @@ impl Drop for ProcessServer {
         }
     }
 }
+
+/// Runs `outpost check` on a stopped server's data directory: whether it passed, and what it
+/// printed.
+pub fn outpost_check(data_dir: &Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_outpost"))
+        .arg("check")
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATA_DIR", data_dir)
+        .current_dir(data_dir.parent().unwrap_or(data_dir))
+        .output()
+        .expect("run outpost check");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
