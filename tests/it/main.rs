@@ -9,6 +9,7 @@ mod audit;
 mod auth;
 mod bad_input;
 mod cli;
+mod crash_torture;
 mod delivery;
 mod destinations;
 mod disk_budget;

@@ -65,6 +65,20 @@ impl Api {
         body: Option<Vec<u8>>,
         auth: Auth<'_>,
     ) -> Reply {
+        self.try_raw(method, path, body, auth)
+            .await
+            .unwrap_or_else(|e| panic!("http request: {e}"))
+    }
+
+    /// As [`Api::raw`], but a transport failure (the server died mid-request) is returned
+    /// rather than a panic: the answer to such a request is unknown.
+    pub async fn try_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        auth: Auth<'_>,
+    ) -> Result<Reply, String> {
         let mut builder = Request::builder().method(method).uri(self.url(path));
         match auth {
             Auth::Admin => builder = builder.header(AUTHORIZATION, format!("Bearer {}", self.key)),
@@ -79,20 +93,40 @@ impl Api {
         let request = builder
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
             .expect("request");
-        let response = self.client.request(request).await.expect("http request");
+        let response = self
+            .client
+            .request(request)
+            .await
+            .map_err(|e| e.to_string())?;
         let status = response.status();
         let headers = response.headers().clone();
         let body = response
             .into_body()
             .collect()
             .await
-            .expect("body")
+            .map_err(|e| e.to_string())?
             .to_bytes();
-        Reply {
+        Ok(Reply {
             status,
             headers,
             body,
-        }
+        })
+    }
+
+    /// An admin request whose transport failure is returned (see [`Api::try_raw`]).
+    pub async fn try_admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<Reply, String> {
+        self.try_raw(
+            method,
+            path,
+            body.map(|b| b.to_string().into_bytes()),
+            Auth::Admin,
+        )
+        .await
     }
 
     pub async fn admin(&self, method: Method, path: &str, body: Option<Value>) -> Reply {
