@@ -21,6 +21,10 @@
 //!   and each of its attempts after the first came at least the retry delay after the failure
 //!   before it (a retry made twice or early would not); a pair retried by hand has at most one
 //!   more success per manual retry; and retry chains do cross the kills;
+//! - **one operator event per attempt**: with `attempt.*` operator events on, the sink
+//!   receives an event for every attempt on record and for no other, one distinct event id per
+//!   attempt (the outbox is at-least-once: a kill between sending and removing sends again,
+//!   under the same id);
 //! - `outpost check` passes on the data directory.
 //!
 //! `OUTPOST_TORTURE_SEED` replays a run (the seed is printed); `OUTPOST_TORTURE_CYCLES`
@@ -413,6 +417,7 @@ async fn queue_depth(api: &Api) -> u64 {
 
 /// One attempt as the log lists it.
 struct AttemptRow {
+    id: String,
     number: u64,
     success: bool,
     manual: bool,
@@ -441,6 +446,7 @@ async fn attempts(api: &Api) -> HashMap<(String, String), Vec<AttemptRow>> {
                     .to_string(),
             );
             out.entry(key).or_default().push(AttemptRow {
+                id: a["id"].as_str().expect("id").to_string(),
                 number: a["attempt_number"].as_u64().expect("attempt_number"),
                 success: a["status"] == "success",
                 manual: a["manual"] == true,
@@ -501,8 +507,12 @@ async fn acknowledged_deliveries_survive_100_kills() {
         stop: AtomicBool::new(false),
         receivers: [healthy.clone(), flaky.clone()],
     });
+    let sink = Receiver::start(Behaviour::Status(200)).await;
     let schedule = vec!["1"; RETRIES].join(",");
-    let options = ServerOptions::default().env("RETRY_SCHEDULE", &schedule);
+    let options = ServerOptions::default()
+        .env("RETRY_SCHEDULE", &schedule)
+        .env("OPERATOR_EVENTS_TOPICS", "attempt.success,attempt.failed")
+        .env("OPERATOR_EVENTS_HTTP_URL", &sink.url("/operator"));
     let mut server = ProcessServer::start(options.clone());
     for tenant in TENANTS {
         let r = server
@@ -567,6 +577,58 @@ async fn acknowledged_deliveries_survive_100_kills() {
         .flatten()
         .collect();
     let log = attempts(&server.api).await;
+    // Each recorded attempt's operator event, committed with it, reaches the sink.
+    let recorded: HashSet<String> = log.values().flatten().map(|r| r.id.clone()).collect();
+    let mut announced: HashMap<String, String> = HashMap::new();
+    let mut sink_read = 0;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    loop {
+        let requests = sink.requests();
+        for request in &requests[sink_read..] {
+            let envelope: Value = serde_json::from_slice(&request.body).expect("envelope");
+            let envelope_id = envelope["id"].as_str().expect("envelope id").to_string();
+            let attempt_id = envelope["data"]["attempt"]["id"]
+                .as_str()
+                .expect("attempt id")
+                .to_string();
+            let previous = announced.insert(envelope_id, attempt_id.clone());
+            assert!(
+                previous.is_none_or(|p| p == attempt_id),
+                "one operator event id names two attempts"
+            );
+        }
+        sink_read = requests.len();
+        let mut attempts_announced: HashSet<&String> = announced.values().collect();
+        if recorded.iter().all(|id| attempts_announced.contains(id)) {
+            attempts_announced.retain(|id| !recorded.contains(*id));
+            assert!(
+                attempts_announced.is_empty(),
+                "operator events for attempts not on record: {:?}",
+                attempts_announced.iter().take(20).collect::<Vec<_>>()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} attempts' operator events not sent 120 s after the drain",
+            recorded
+                .iter()
+                .filter(|id| !attempts_announced.contains(id))
+                .count(),
+            recorded.len()
+        );
+        sink.wait_until(Duration::from_millis(500), |r| r.len() > sink_read)
+            .await;
+    }
+    let operator_events_sent = sink_read;
+    let operator_events_distinct = announced.len();
+    // Every envelope names a recorded attempt and every recorded attempt has one: as many
+    // distinct envelopes as attempts means one event per attempt, none doubled.
+    assert_eq!(
+        operator_events_distinct,
+        recorded.len(),
+        "distinct operator events against attempts on record"
+    );
     let stopped = tokio::task::block_in_place(|| server.stop());
     assert!(stopped.success(), "graceful stop exits 0, got {stopped:?}");
     let (checked, report) = outpost_check(&server.data_dir);
@@ -736,6 +798,7 @@ async fn acknowledged_deliveries_survive_100_kills() {
          \x20 retry chains across a kill           {crossed}\n\
          \x20 duplicates (request, no record)      {duplicates}\n\
          \x20 second 200s without manual retry     {extra_successes}\n\
+         \x20 operator events sent / distinct      {operator_events_sent} / {operator_events_distinct}\n\
          \x20 manual retries accepted / refused    {} / {}\n\
          \x20 edits / deletes / creates            {} / {} / {}",
         kills.len(),
