@@ -6,7 +6,9 @@
 //! the test checks what the product promises:
 //!
 //! - **nothing lost**: every (event, destination) pair acknowledged with 202 (the destinations
-//!   the publish answer names) whose destination still exists was delivered with success —
+//!   the publish answer names), or cut off by a kill and found committed when published again
+//!   after the restart (a duplicate answer; the destinations the stored event names), whose
+//!   destination still exists was delivered with success —
 //!   the receiver answered 200 and a success attempt is on record. Deleting a destination
 //!   cancels its queued deliveries (they are dropped without an attempt), so pairs of deleted
 //!   destinations are counted as cancelled, not expected; an edited destination keeps its queued
@@ -25,6 +27,7 @@
 //!   receives an event for every attempt on record and for no other, one distinct event id per
 //!   attempt (the outbox is at-least-once: a kill between sending and removing sends again,
 //!   under the same id);
+//! - **idempotency keys survive**: an acknowledged id published again is a duplicate;
 //! - `outpost check` passes on the data directory.
 //!
 //! `OUTPOST_TORTURE_SEED` replays a run (the seed is printed); `OUTPOST_TORTURE_CYCLES`
@@ -83,15 +86,34 @@ impl Rng {
 /// A publish acknowledged with 202: the event and the destinations it was matched to.
 struct Acked {
     event_id: String,
+    tenant: &'static str,
+    topic: &'static str,
     destinations: Vec<String>,
+}
+
+/// A publish a kill cut off before its answer.
+struct CutOff {
+    event_id: String,
+    tenant: &'static str,
+    topic: &'static str,
+    n: u64,
 }
 
 /// What the load did and what the server answered.
 #[derive(Default)]
 struct Ledger {
     acked: Vec<Acked>,
-    /// Publishes and other requests cut off by a kill: their outcome is unknown.
+    /// Requests cut off by a kill whose outcome stays unknown (publishes whose id matches
+    /// nothing when published again included).
     unknown: u64,
+    /// Publishes cut off by a kill, until the next start publishes them again.
+    cut_off: Vec<CutOff>,
+    cut_off_committed: u64,
+    /// Publishes cut off by a kill that had committed, with their stored matches.
+    committed_unacknowledged: Vec<Acked>,
+    cut_off_not_committed: u64,
+    /// Acknowledged ids published again (each answered as a duplicate).
+    republished: u64,
     /// Manual retries sent per (event, destination), answered or not.
     manual_sent: HashMap<(String, String), u64>,
     manual_accepted: u64,
@@ -185,53 +207,154 @@ async fn create_destination(
     Ok(())
 }
 
-/// Publishes to one tenant until told to stop or the server dies.
+/// What the server answered a publish.
+struct Published {
+    duplicate: bool,
+    destinations: Vec<String>,
+}
+
+/// Publishes `id`; `Err` when the server died before answering (the outcome is unknown), or
+/// with the unexpected answer's text.
+async fn publish(
+    api: &Api,
+    id: &str,
+    tenant: &str,
+    topic: &str,
+    n: u64,
+) -> Result<Result<Published, String>, String> {
+    let body = json!({"id": id, "tenant_id": tenant, "topic": topic, "data": {"n": n}});
+    let reply = api
+        .try_admin(Method::POST, "/api/v1/publish", Some(body))
+        .await?;
+    if reply.status != StatusCode::ACCEPTED {
+        return Ok(Err(format!(
+            "publish {id}: {} {}",
+            reply.status,
+            reply.text()
+        )));
+    }
+    let answer = reply.json();
+    Ok(Ok(Published {
+        duplicate: answer["duplicate"] == json!(true),
+        destinations: answer["destination_ids"]
+            .as_array()
+            .map(|ids| {
+                ids.iter()
+                    .filter_map(|d| d.as_str().map(str::to_string))
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }))
+}
+
+/// Publishes to one tenant until told to stop or the server dies; now and then publishes an
+/// acknowledged id again, which must be a duplicate (its idempotency key survives the kills).
 async fn publisher(api: Api, shared: Arc<Shared>, cycle: usize, tenant: &'static str, seed: u64) {
     let mut rng = Rng(seed);
     let mut n = 0u64;
     while !shared.stop.load(Ordering::Relaxed) {
+        let topic = TOPICS[rng.range(0, 3) as usize];
+        let again = if rng.chance(10) {
+            let ledger = shared.ledger.lock().unwrap();
+            rng.pick(&ledger.acked)
+                .map(|a| (a.event_id.clone(), a.tenant, a.topic))
+        } else {
+            None
+        };
+        if let Some((id, owner, first_topic)) = again {
+            match publish(&api, &id, owner, first_topic, 0).await {
+                Ok(Ok(answer)) => {
+                    let mut ledger = shared.ledger.lock().unwrap();
+                    ledger.republished += 1;
+                    // A publish that matches nothing stores nothing and looks up no id (as
+                    // upstream), so only one that matched can tell.
+                    if !answer.duplicate && !answer.destinations.is_empty() {
+                        ledger.unexpected.push(format!(
+                            "acknowledged {id} published again was not a duplicate"
+                        ));
+                    }
+                }
+                Ok(Err(unexpected)) => shared.ledger.lock().unwrap().unexpected.push(unexpected),
+                Err(_) => return,
+            }
+            continue;
+        }
         n += 1;
         let id = format!("e{cycle}-{tenant}-{n}");
-        let topic = TOPICS[rng.range(0, 3) as usize];
-        let body = json!({"id": id, "tenant_id": tenant, "topic": topic, "data": {"n": n}});
-        match api
-            .try_admin(Method::POST, "/api/v1/publish", Some(body))
-            .await
-        {
-            Ok(reply) if reply.status == StatusCode::ACCEPTED => {
-                let answer = reply.json();
-                let destinations: Vec<String> = answer["destination_ids"]
-                    .as_array()
-                    .map(|ids| {
-                        ids.iter()
-                            .filter_map(|d| d.as_str().map(str::to_string))
-                            .collect()
-                    })
-                    .unwrap_or_default();
+        match publish(&api, &id, tenant, topic, n).await {
+            Ok(Ok(answer)) => {
                 let mut ledger = shared.ledger.lock().unwrap();
-                if answer["duplicate"] != json!(false) {
+                if answer.duplicate {
                     ledger
                         .unexpected
-                        .push(format!("publish {id}: duplicate {answer}"));
+                        .push(format!("first publish of {id} was a duplicate"));
                 }
-                if !destinations.is_empty() {
+                if !answer.destinations.is_empty() {
                     ledger.acked.push(Acked {
                         event_id: id,
-                        destinations,
+                        tenant,
+                        topic,
+                        destinations: answer.destinations,
                     });
                 }
             }
-            Ok(reply) => shared.ledger.lock().unwrap().unexpected.push(format!(
-                "publish {id}: {} {}",
-                reply.status,
-                reply.text()
-            )),
+            Ok(Err(unexpected)) => shared.ledger.lock().unwrap().unexpected.push(unexpected),
             Err(_) => {
-                shared.ledger.lock().unwrap().unknown += 1;
+                shared.ledger.lock().unwrap().cut_off.push(CutOff {
+                    event_id: id,
+                    tenant,
+                    topic,
+                    n,
+                });
                 return;
             }
         }
         tokio::time::sleep(Duration::from_millis(rng.range(2, 12))).await;
+    }
+}
+
+/// Publishes the ids whose publish a kill cut off again: a duplicate answer shows the first
+/// one had committed; otherwise this one is the acknowledged publish.
+async fn resolve_cut_off(api: &Api, shared: &Shared) {
+    let cut_off = std::mem::take(&mut shared.ledger.lock().unwrap().cut_off);
+    for c in cut_off {
+        let answer = publish(api, &c.event_id, c.tenant, c.topic, c.n)
+            .await
+            .expect("server up")
+            .unwrap_or_else(|unexpected| panic!("{unexpected}"));
+        let mut ledger = shared.ledger.lock().unwrap();
+        if answer.duplicate {
+            // It had committed: its deliveries are owed as for an acknowledged one, to the
+            // destinations the stored event was matched to.
+            drop(ledger);
+            let stored = api.get(&format!("/api/v1/events/{}", c.event_id)).await;
+            assert_eq!(stored.status, StatusCode::OK, "{}", stored.text());
+            let destinations = stored.json()["matched_destination_ids"]
+                .as_array()
+                .expect("matched_destination_ids")
+                .iter()
+                .filter_map(|d| d.as_str().map(str::to_string))
+                .collect();
+            let mut ledger = shared.ledger.lock().unwrap();
+            ledger.cut_off_committed += 1;
+            ledger.committed_unacknowledged.push(Acked {
+                event_id: c.event_id,
+                tenant: c.tenant,
+                topic: c.topic,
+                destinations,
+            });
+        } else if !answer.destinations.is_empty() {
+            ledger.cut_off_not_committed += 1;
+            ledger.acked.push(Acked {
+                event_id: c.event_id,
+                tenant: c.tenant,
+                topic: c.topic,
+                destinations: answer.destinations,
+            });
+        } else {
+            // Matching nothing now, it says nothing about the first publish.
+            ledger.unknown += 1;
+        }
     }
 }
 
@@ -554,6 +677,7 @@ async fn acknowledged_deliveries_survive_100_kills() {
         // A request cut off by the kill may or may not have been applied: ask the server.
         let on_server = destinations_on_server(&server.api).await;
         shared.model.lock().unwrap().destinations = on_server;
+        resolve_cut_off(&server.api, &shared).await;
     }
     let load_took = started.elapsed();
 
@@ -685,7 +809,7 @@ async fn acknowledged_deliveries_survive_100_kills() {
     let mut delivered_before_delete = 0u64;
     let mut delivered = 0u64;
     let mut lost: Vec<(String, String)> = Vec::new();
-    for acked in &ledger.acked {
+    for acked in ledger.acked.iter().chain(&ledger.committed_unacknowledged) {
         for destination in &acked.destinations {
             let pair = (acked.event_id.clone(), destination.clone());
             if !live.contains(destination) {
@@ -775,7 +899,12 @@ async fn acknowledged_deliveries_survive_100_kills() {
             w[0].answered != 200 && kills.iter().any(|k| w[0].arrived < *k && *k < w[1].arrived)
         })
         .count();
-    let acked_pairs: HashSet<&str> = ledger.acked.iter().map(|a| a.event_id.as_str()).collect();
+    let acked_pairs: HashSet<&str> = ledger
+        .acked
+        .iter()
+        .chain(&ledger.committed_unacknowledged)
+        .map(|a| a.event_id.as_str())
+        .collect();
     let unacknowledged_delivered = seen
         .keys()
         .filter(|(event, _)| !acked_pairs.contains(event.as_str()))
@@ -785,13 +914,15 @@ async fn acknowledged_deliveries_survive_100_kills() {
          \x20 kills                                {}\n\
          \x20 load time                            {:.1} s\n\
          \x20 acknowledged events                  {}\n\
-         \x20 requests cut off by a kill           {}\n\
+         \x20 publishes cut off: committed / not   {} / {}\n\
+         \x20 cut off, outcome unknown             {}\n\
+         \x20 acknowledged ids published again     {}\n\
          \x20 deliveries expected                  {expected}\n\
          \x20 delivered                            {delivered}\n\
          \x20 lost                                 {}\n\
          \x20 delivered, destination then deleted  {delivered_before_delete}\n\
          \x20 cancelled by a destination delete    {cancelled}\n\
-         \x20 unacknowledged pairs delivered       {unacknowledged_delivered}\n\
+         \x20 pairs of unknown publishes delivered {unacknowledged_delivered}\n\
          \x20 requests received                    {requests_total}\n\
          \x20 attempts on record                   {attempt_total}\n\
          \x20 failed attempts                      {failed_attempts}\n\
@@ -804,7 +935,10 @@ async fn acknowledged_deliveries_survive_100_kills() {
         kills.len(),
         load_took.as_secs_f64(),
         ledger.acked.len(),
+        ledger.cut_off_committed,
+        ledger.cut_off_not_committed,
         ledger.unknown,
+        ledger.republished,
         lost.len(),
         ledger.manual_accepted,
         ledger.manual_refused,
