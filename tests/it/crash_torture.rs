@@ -49,6 +49,8 @@ const TOPICS: [&str; 3] = ["a", "b", "c"];
 /// Automatic retries one second apart, more of them than any failing spell lasts.
 const RETRIES: usize = 60;
 const DEFAULT_CYCLES: usize = 100;
+/// Destinations a tenant may have before the load stops creating more for it.
+const MAX_DESTINATIONS: usize = 6;
 /// The least time between a failed attempt and its automatic retry that the schedule allows,
 /// less a margin for the moment between the failure's clock reading and its record's.
 const RETRY_GAP_MS: i64 = 900;
@@ -370,10 +372,22 @@ async fn mutator(api: Api, shared: Arc<Shared>, seed: u64) {
             manual_retry(&api, &shared, &mut rng).await
         } else if roll < 65 {
             edit(&api, &shared, &mut rng, tenant).await
-        } else if roll < 69 {
+        } else if roll < 67 {
             delete(&api, &shared, &mut rng, tenant).await
         } else if roll < 75 {
-            create_destination(&api, &shared, &mut rng, tenant).await
+            let count = shared
+                .model
+                .lock()
+                .unwrap()
+                .destinations
+                .get(tenant)
+                .map_or(0, Vec::len);
+            // Well under the per-tenant limit on destinations.
+            if count < MAX_DESTINATIONS {
+                create_destination(&api, &shared, &mut rng, tenant).await
+            } else {
+                Ok(())
+            }
         } else {
             shared.receivers[1].set_switch(rng.chance(50));
             Ok(())
