@@ -1,6 +1,7 @@
 //! Crash torture: the real binary runs a mixed load — publishes fanning out to several
 //! destinations per tenant, a receiver that fails for a while and recovers, automatic retries
-//! on a one-second schedule, manual retries, destination edits, creations and deletions — and
+//! on a one-second schedule, manual retries, destination edits, disables, enables, creations
+//! and deletions — and
 //! is killed with SIGKILL at 100 random moments, restarted on the same data directory each
 //! time. Afterwards the receivers stay healthy until the queue is empty, the server stops, and
 //! the test checks what the product promises:
@@ -8,9 +9,9 @@
 //! - **nothing lost**: every (event, destination) pair acknowledged with 202 (the destinations
 //!   the publish answer names), or cut off by a kill and found committed when published again
 //!   after the restart (a duplicate answer; the destinations the stored event names), whose
-//!   destination still exists was delivered with success —
-//!   the receiver answered 200 and a success attempt is on record. Deleting a destination
-//!   cancels its queued deliveries (they are dropped without an attempt), so pairs of deleted
+//!   destination still exists and was never disabled was delivered with success — the receiver
+//!   answered 200 and a success attempt is on record. Deleting or disabling a destination
+//!   cancels its queued deliveries (they are dropped without an attempt), so pairs of such
 //!   destinations are counted as cancelled, not expected; an edited destination keeps its queued
 //!   deliveries, which go to its new URL;
 //! - **every delivery recorded**: a pair has no more attempt records than the receiver saw
@@ -123,6 +124,9 @@ struct Ledger {
     /// destination edited so that it no longer matches the event.
     manual_refused: u64,
     edits: u64,
+    /// Destinations a disable was sent to (answered or not).
+    disabled: HashSet<String>,
+    toggles: u64,
     deletes: u64,
     creates: u64,
     /// Answers no request of the load should get.
@@ -374,7 +378,9 @@ async fn mutator(api: Api, shared: Arc<Shared>, seed: u64) {
             edit(&api, &shared, &mut rng, tenant).await
         } else if roll < 67 {
             delete(&api, &shared, &mut rng, tenant).await
-        } else if roll < 75 {
+        } else if roll < 69 {
+            toggle(&api, &shared, &mut rng, tenant).await
+        } else if roll < 77 {
             let count = shared
                 .model
                 .lock()
@@ -435,6 +441,8 @@ async fn manual_retry(api: &Api, shared: &Shared, rng: &mut Rng) -> Result<(), S
         StatusCode::NOT_FOUND => ledger.manual_refused += 1,
         // The destination was edited so that it no longer matches the event.
         StatusCode::BAD_REQUEST if text.contains("does not match") => ledger.manual_refused += 1,
+        // The destination is disabled.
+        StatusCode::BAD_REQUEST if text.contains("disabled") => ledger.manual_refused += 1,
         status => ledger.unexpected.push(format!(
             "retry {event_id}/{destination_id}: {status} {text}"
         )),
@@ -512,6 +520,36 @@ async fn delete(api: &Api, shared: &Shared, rng: &mut Rng, tenant: &str) -> Resu
     } else {
         ledger.unexpected.push(format!(
             "delete {tenant}/{id}: {} {}",
+            reply.status,
+            reply.text()
+        ));
+    }
+    Ok(())
+}
+
+/// Disables or enables a destination. A disabled destination's queued deliveries are
+/// dropped, as a deleted one's, so its pairs are owed no more once a disable has been sent.
+async fn toggle(api: &Api, shared: &Shared, rng: &mut Rng, tenant: &str) -> Result<(), String> {
+    let Some((id, _)) = pick_destination(shared, rng, tenant) else {
+        return Ok(());
+    };
+    let action = if rng.chance(50) { "disable" } else { "enable" };
+    if action == "disable" {
+        shared.ledger.lock().unwrap().disabled.insert(id.clone());
+    }
+    let reply = api
+        .try_admin(
+            Method::PUT,
+            &format!("/api/v1/tenants/{tenant}/destinations/{id}/{action}"),
+            None,
+        )
+        .await?;
+    let mut ledger = shared.ledger.lock().unwrap();
+    if reply.status.is_success() {
+        ledger.toggles += 1;
+    } else {
+        ledger.unexpected.push(format!(
+            "{action} {tenant}/{id}: {} {}",
             reply.status,
             reply.text()
         ));
@@ -773,6 +811,11 @@ async fn acknowledged_deliveries_survive_100_kills() {
     assert!(checked, "outpost check fails after the torture:\n{report}");
 
     let ledger = shared.ledger.lock().unwrap();
+    // Destinations whose queued deliveries nothing dropped: they exist and were never disabled.
+    let live: HashSet<String> = live
+        .into_iter()
+        .filter(|d| !ledger.disabled.contains(d))
+        .collect();
     assert!(
         ledger.unexpected.is_empty(),
         "unexpected answers during the load: {:?}",
@@ -934,8 +977,8 @@ async fn acknowledged_deliveries_survive_100_kills() {
          \x20 deliveries expected                  {expected}\n\
          \x20 delivered                            {delivered}\n\
          \x20 lost                                 {}\n\
-         \x20 delivered, destination then deleted  {delivered_before_delete}\n\
-         \x20 cancelled by a destination delete    {cancelled}\n\
+         \x20 delivered, then deleted or disabled {delivered_before_delete}\n\
+         \x20 cancelled by a delete or disable    {cancelled}\n\
          \x20 pairs of unknown publishes delivered {unacknowledged_delivered}\n\
          \x20 requests received                    {requests_total}\n\
          \x20 attempts on record                   {attempt_total}\n\
@@ -945,7 +988,7 @@ async fn acknowledged_deliveries_survive_100_kills() {
          \x20 second 200s without manual retry     {extra_successes}\n\
          \x20 operator events sent / distinct      {operator_events_sent} / {operator_events_distinct}\n\
          \x20 manual retries accepted / refused    {} / {}\n\
-         \x20 edits / deletes / creates            {} / {} / {}",
+         \x20 edits / en-,disables / deletes / new {} / {} / {} / {}",
         kills.len(),
         load_took.as_secs_f64(),
         ledger.acked.len(),
@@ -957,6 +1000,7 @@ async fn acknowledged_deliveries_survive_100_kills() {
         ledger.manual_accepted,
         ledger.manual_refused,
         ledger.edits,
+        ledger.toggles,
         ledger.deletes,
         ledger.creates,
     );
