@@ -977,8 +977,8 @@ async fn acknowledged_deliveries_survive_100_kills() {
          \x20 deliveries expected                  {expected}\n\
          \x20 delivered                            {delivered}\n\
          \x20 lost                                 {}\n\
-         \x20 delivered, then deleted or disabled {delivered_before_delete}\n\
-         \x20 cancelled by a delete or disable    {cancelled}\n\
+         \x20 delivered, then deleted or disabled  {delivered_before_delete}\n\
+         \x20 cancelled by a delete or disable     {cancelled}\n\
          \x20 pairs of unknown publishes delivered {unacknowledged_delivered}\n\
          \x20 requests received                    {requests_total}\n\
          \x20 attempts on record                   {attempt_total}\n\
@@ -988,7 +988,7 @@ async fn acknowledged_deliveries_survive_100_kills() {
          \x20 second 200s without manual retry     {extra_successes}\n\
          \x20 operator events sent / distinct      {operator_events_sent} / {operator_events_distinct}\n\
          \x20 manual retries accepted / refused    {} / {}\n\
-         \x20 edits / en-,disables / deletes / new {} / {} / {} / {}",
+         \x20 edits / toggles / deletes / creates  {} / {} / {} / {}",
         kills.len(),
         load_took.as_secs_f64(),
         ledger.acked.len(),
