@@ -251,7 +251,9 @@ impl Store {
                     .get(attempt.id.as_str())?
                     .is_some();
                 let mut queue = ctx.txn.open_table(tables::QUEUE)?;
-                queue.remove(key.to_bytes().as_slice())?;
+                // A row gone before its outcome was cancelled while in flight: a success of the
+                // pair or a newer retry replaced it (or this outcome is a replay).
+                let was_queued = queue.remove(key.to_bytes().as_slice())?.is_some();
                 let mut raised = Raised::default();
                 if !replay {
                     insert_attempt(ctx, &mut attempt)?;
@@ -272,11 +274,15 @@ impl Store {
                     }
                 }
                 let success = attempt.status == AttemptStatus::Success;
-                let retry_after_ms = retry_after_ms.filter(|_| !success);
+                // A cancelled row's failure is recorded but schedules and cancels nothing: the
+                // pair's retries are the business of what replaced it.
+                let retry_after_ms = retry_after_ms.filter(|_| !success && was_queued);
                 // At most one pending retry per pair: a new retry replaces the old one, and a
                 // success or an exhausted budget leaves none (a manual success also cancels the
                 // automatic retry). A first automatic attempt has nothing pending to clear.
-                if retry_after_ms.is_some() || task.manual || task.attempt_number > 1 {
+                if (success || was_queued)
+                    && (retry_after_ms.is_some() || task.manual || task.attempt_number > 1)
+                {
                     cancel_pending(
                         ctx,
                         &mut queue,

@@ -1875,3 +1875,52 @@ where
         handle.await.expect("task");
     }
 }
+
+#[tokio::test]
+async fn a_retry_cancelled_while_in_flight_schedules_no_further_retry() {
+    let slow = Receiver::start(Behaviour::Status(500)).await;
+    let healthy = Receiver::start(Behaviour::Status(200)).await;
+    let server = TestServer::start(options_with_retries("1,1,1"));
+    let api = &server.api;
+    create_tenant(api, "t").await;
+    create_webhook(api, "t", "d", &slow.url("/hook"), json!(["a"]), json!({})).await;
+    publish_accepted(
+        api,
+        json!({"id": "e", "tenant_id": "t", "topic": "a", "data": {}}),
+    )
+    .await;
+    wait_for_attempts(api, "event_id=e", 1).await;
+    // The automatic retry is in flight, held by the receiver, when a manual retry to the
+    // destination's new URL succeeds and cancels it.
+    slow.set_delay(Duration::from_millis(1500));
+    slow.wait_for(2, WAIT).await;
+    let r = api
+        .patch(
+            "/api/v1/tenants/t/destinations/d",
+            json!({"config": {"url": healthy.url("/hook")}}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let r = api
+        .post(
+            "/api/v1/retry",
+            json!({"event_id": "e", "destination_id": "d"}),
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+    let attempts = wait_for_attempts(api, "event_id=e", 3).await;
+    // The cancelled retry's failure is on record, and that is the end of it: the event was
+    // delivered, nothing more is queued.
+    assert_eq!(server.queued_deliveries(), 0);
+    assert_eq!(
+        attempt_summary(&attempts),
+        [
+            attempt(1, "failed", "500", false),
+            attempt(2, "success", "200", true),
+            attempt(3, "failed", "500", false),
+        ]
+    );
+    let attempts = wait_for_attempts(api, "event_id=e", 3).await;
+    assert_eq!(attempts.len(), 3, "{attempts:?}");
+    assert_eq!(healthy.count(), 1);
+}
