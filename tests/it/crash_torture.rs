@@ -9,11 +9,11 @@
 //! - **nothing lost**: every (event, destination) pair acknowledged with 202 (the destinations
 //!   the publish answer names), or cut off by a kill and found committed when published again
 //!   after the restart (a duplicate answer; the destinations the stored event names), whose
-//!   destination still exists and was never disabled was delivered with success — the receiver
-//!   answered 200 and a success attempt is on record. Deleting or disabling a destination
-//!   cancels its queued deliveries (they are dropped without an attempt), so pairs of such
-//!   destinations are counted as cancelled, not expected; an edited destination keeps its queued
-//!   deliveries, which go to its new URL;
+//!   destination still exists and was not disabled after the publish was sent was delivered
+//!   with success — the receiver answered 200 and a success attempt is on record. Deleting or
+//!   disabling a destination cancels its queued deliveries (they are dropped without an
+//!   attempt), so such pairs are counted as cancelled, not expected; an edited destination
+//!   keeps its queued deliveries, which go to its new URL;
 //! - **every delivery recorded**: a pair has no more attempt records than the receiver saw
 //!   requests, and a pair of a live destination the receiver saw has an attempt record (a
 //!   delivery cut off by the kill before its outcome was committed is made again and recorded);
@@ -92,6 +92,8 @@ struct Acked {
     tenant: &'static str,
     topic: &'static str,
     destinations: Vec<String>,
+    /// When its publish was sent.
+    sent: Instant,
 }
 
 /// A publish a kill cut off before its answer.
@@ -100,6 +102,7 @@ struct CutOff {
     tenant: &'static str,
     topic: &'static str,
     n: u64,
+    sent: Instant,
 }
 
 /// What the load did and what the server answered.
@@ -124,8 +127,9 @@ struct Ledger {
     /// destination edited so that it no longer matches the event.
     manual_refused: u64,
     edits: u64,
-    /// Destinations a disable was sent to (answered or not).
-    disabled: HashSet<String>,
+    /// Each disable sent, and when it was answered or cut off: from then on it may have
+    /// dropped the destination's queued deliveries.
+    disables: Vec<(String, Instant)>,
     toggles: u64,
     deletes: u64,
     creates: u64,
@@ -287,6 +291,7 @@ async fn publisher(api: Api, shared: Arc<Shared>, cycle: usize, tenant: &'static
         }
         n += 1;
         let id = format!("e{cycle}-{tenant}-{n}");
+        let sent = Instant::now();
         match publish(&api, &id, tenant, topic, n).await {
             Ok(Ok(answer)) => {
                 let mut ledger = shared.ledger.lock().unwrap();
@@ -301,6 +306,7 @@ async fn publisher(api: Api, shared: Arc<Shared>, cycle: usize, tenant: &'static
                         tenant,
                         topic,
                         destinations: answer.destinations,
+                        sent,
                     });
                 }
             }
@@ -311,6 +317,7 @@ async fn publisher(api: Api, shared: Arc<Shared>, cycle: usize, tenant: &'static
                     tenant,
                     topic,
                     n,
+                    sent,
                 });
                 return;
             }
@@ -324,6 +331,7 @@ async fn publisher(api: Api, shared: Arc<Shared>, cycle: usize, tenant: &'static
 async fn resolve_cut_off(api: &Api, shared: &Shared) {
     let cut_off = std::mem::take(&mut shared.ledger.lock().unwrap().cut_off);
     for c in cut_off {
+        let sent = Instant::now();
         let answer = publish(api, &c.event_id, c.tenant, c.topic, c.n)
             .await
             .expect("server up")
@@ -348,6 +356,7 @@ async fn resolve_cut_off(api: &Api, shared: &Shared) {
                 tenant: c.tenant,
                 topic: c.topic,
                 destinations,
+                sent: c.sent,
             });
         } else if !answer.destinations.is_empty() {
             ledger.cut_off_not_committed += 1;
@@ -356,6 +365,7 @@ async fn resolve_cut_off(api: &Api, shared: &Shared) {
                 tenant: c.tenant,
                 topic: c.topic,
                 destinations: answer.destinations,
+                sent,
             });
         } else {
             // Matching nothing now, it says nothing about the first publish.
@@ -528,22 +538,29 @@ async fn delete(api: &Api, shared: &Shared, rng: &mut Rng, tenant: &str) -> Resu
 }
 
 /// Disables or enables a destination. A disabled destination's queued deliveries are
-/// dropped, as a deleted one's, so its pairs are owed no more once a disable has been sent.
+/// dropped, as a deleted one's, so a pair is owed no more when a disable of its destination
+/// ended after its publish was sent.
 async fn toggle(api: &Api, shared: &Shared, rng: &mut Rng, tenant: &str) -> Result<(), String> {
     let Some((id, _)) = pick_destination(shared, rng, tenant) else {
         return Ok(());
     };
     let action = if rng.chance(50) { "disable" } else { "enable" };
-    if action == "disable" {
-        shared.ledger.lock().unwrap().disabled.insert(id.clone());
-    }
-    let reply = api
+    let answer = api
         .try_admin(
             Method::PUT,
             &format!("/api/v1/tenants/{tenant}/destinations/{id}/{action}"),
             None,
         )
-        .await?;
+        .await;
+    if action == "disable" {
+        shared
+            .ledger
+            .lock()
+            .unwrap()
+            .disables
+            .push((id.clone(), Instant::now()));
+    }
+    let reply = answer?;
     let mut ledger = shared.ledger.lock().unwrap();
     if reply.status.is_success() {
         ledger.toggles += 1;
@@ -811,11 +828,20 @@ async fn acknowledged_deliveries_survive_100_kills() {
     assert!(checked, "outpost check fails after the torture:\n{report}");
 
     let ledger = shared.ledger.lock().unwrap();
-    // Destinations whose queued deliveries nothing dropped: they exist and were never disabled.
-    let live: HashSet<String> = live
-        .into_iter()
-        .filter(|d| !ledger.disabled.contains(d))
+    // A pair is owed when its destination exists and no disable of it ended after the publish
+    // was sent (one that ended before it left the destination disabled, so unmatched, or was
+    // undone by an enable before the publish matched it).
+    let disabled_after = |destination: &str, sent: Instant| {
+        ledger
+            .disables
+            .iter()
+            .any(|(d, done)| d == destination && *done > sent)
+    };
+    let never_disabled: HashSet<&String> = live
+        .iter()
+        .filter(|d| !ledger.disables.iter().any(|(x, _)| x == *d))
         .collect();
+    let mut owed: HashSet<(String, String)> = HashSet::new();
     assert!(
         ledger.unexpected.is_empty(),
         "unexpected answers during the load: {:?}",
@@ -869,7 +895,7 @@ async fn acknowledged_deliveries_survive_100_kills() {
     for acked in ledger.acked.iter().chain(&ledger.committed_unacknowledged) {
         for destination in &acked.destinations {
             let pair = (acked.event_id.clone(), destination.clone());
-            if !live.contains(destination) {
+            if !live.contains(destination) || disabled_after(destination, acked.sent) {
                 if seen
                     .get(&pair)
                     .is_some_and(|rs| rs.iter().any(|r| r.answered == 200))
@@ -881,6 +907,7 @@ async fn acknowledged_deliveries_survive_100_kills() {
                 continue;
             }
             expected += 1;
+            owed.insert(pair.clone());
             let received_ok = seen
                 .get(&pair)
                 .is_some_and(|rs| rs.iter().any(|r| r.answered == 200));
@@ -895,11 +922,11 @@ async fn acknowledged_deliveries_survive_100_kills() {
         }
     }
 
-    // Pairs of live destinations: every request recorded, every failure retried, no retry
-    // doubled.
+    // Pairs whose deliveries nothing dropped (owed ones, and any of a destination that exists
+    // and was never disabled): every request recorded, every failure retried, no retry doubled.
     let manual_sent = &ledger.manual_sent;
     for (pair, requests) in &seen {
-        if !live.contains(&pair.1) {
+        if !owed.contains(pair) && !never_disabled.contains(&pair.1) {
             continue;
         }
         let Some(rows) = log.get(pair) else {
