@@ -1,10 +1,13 @@
 //! The API's error type and upstream's error body `{status, message, data}`. Some upstream
-//! paths answer with an empty body; `ApiError::bare` covers those.
+//! paths answer with an empty body; `ApiError::bare` covers those. A store that cannot write
+//! its data file for now (the disk is full) answers 503 with `Retry-After`, naming the cause.
 
+use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
 use super::reply::{self, Reply};
+use crate::disk_budget::RETRY_AFTER_SECONDS;
 use crate::model::ids::IdError;
 use crate::model::secret::SecretError;
 use crate::store::StoreError;
@@ -15,6 +18,8 @@ pub struct ApiError {
     /// `None` → empty body.
     pub message: Option<String>,
     pub data: Option<Value>,
+    /// Seconds for a `Retry-After` header; `None`: no header.
+    pub retry_after: Option<u64>,
 }
 
 impl ApiError {
@@ -23,6 +28,7 @@ impl ApiError {
             status,
             message: Some(message.into()),
             data: None,
+            retry_after: None,
         }
     }
 
@@ -31,6 +37,7 @@ impl ApiError {
             status,
             message: Some(message.into()),
             data: Some(data),
+            retry_after: None,
         }
     }
 
@@ -40,6 +47,7 @@ impl ApiError {
             status,
             message: None,
             data: None,
+            retry_after: None,
         }
     }
 
@@ -72,8 +80,14 @@ impl ApiError {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal server error")
     }
 
+    /// Adds a `Retry-After` of `seconds` to the answer.
+    pub fn retry_after(mut self, seconds: u64) -> ApiError {
+        self.retry_after = Some(seconds);
+        self
+    }
+
     pub fn into_reply(self) -> Reply {
-        match self.message {
+        let mut reply = match self.message {
             None => reply::empty(self.status),
             Some(message) => {
                 let mut body = json!({"status": self.status.as_u16(), "message": message});
@@ -82,14 +96,39 @@ impl ApiError {
                 }
                 reply::json(self.status, &body)
             }
+        };
+        if let Some(seconds) = self.retry_after {
+            reply
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from(seconds));
         }
+        reply
     }
 }
 
 impl From<StoreError> for ApiError {
     fn from(error: StoreError) -> ApiError {
+        if error.is_storage_failure() {
+            tracing::warn!(%error, "request refused: the data file cannot be used for now");
+            return ApiError::new(StatusCode::SERVICE_UNAVAILABLE, storage_message(&error))
+                .retry_after(RETRY_AFTER_SECONDS);
+        }
         tracing::error!(%error, "store failure while serving a request");
         ApiError::internal()
+    }
+}
+
+/// What a client is told when the data file cannot be used: the cause first ("the disk is
+/// full: ..."), and that nothing was stored when that is so.
+fn storage_message(error: &StoreError) -> String {
+    match error {
+        StoreError::WriteFailed { .. } | StoreError::Unavailable { .. } => error.to_string(),
+        _ if error.is_disk_full() => format!("the disk is full: {error}"),
+        _ if error.is_failed_handle() => {
+            "the data file is being opened again after a failed write; try again shortly"
+                .to_string()
+        }
+        _ => format!("the data file cannot be used for now: {error}"),
     }
 }
 

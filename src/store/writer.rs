@@ -12,6 +12,16 @@
 //! re-runnable closures, and nothing of a rolled-back run is visible or announced). A failure to
 //! begin or commit the transaction fails every job of the batch.
 //!
+//! A failure of the data file's storage — a commit that found the file system full, or any other
+//! I/O error, in the commit or inside a job — fails the whole batch with
+//! [`StoreError::WriteFailed`] (nothing of it is stored: the commit never completed), and the
+//! writer then closes the file and opens it again (see `slot.rs`), since redb refuses every
+//! later operation on a handle that saw an I/O error. If the file cannot be opened again yet
+//! (opening may need to write, on a disk still full), the writer answers every job with
+//! [`StoreError::Unavailable`] and tries again every [`REOPEN_INTERVAL`] until it opens: the
+//! server recovers by itself once space is free. The writer is idle, not busy, while it waits,
+//! so a full disk does not read as a stuck writer.
+//!
 //! The writer reports on itself through [`WriterStats`]: a heartbeat that reads as stopped once
 //! the thread has ended and as busy while a batch is being applied and committed (so a batch
 //! that never finishes shows as a stuck writer in `/healthz`), and histograms of the jobs per
@@ -24,6 +34,7 @@ use std::time::{Duration, Instant};
 use redb::{Database, Durability, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
+use super::slot::DbSlot;
 use super::StoreError;
 use crate::liveness::Heartbeat;
 use crate::telemetry::histogram::{Histogram, BATCH_BOUNDS};
@@ -32,6 +43,8 @@ use crate::telemetry::histogram::{Histogram, BATCH_BOUNDS};
 const MAX_BATCH: usize = 4096;
 /// Capacity of the job channel; senders wait (back-pressure) when it is full.
 pub const CHANNEL_CAPACITY: usize = 16_384;
+/// How often the writer tries to open the data file again while it cannot.
+pub const REOPEN_INTERVAL: Duration = Duration::from_millis(250);
 
 type Hook = Box<dyn FnOnce() + Send>;
 
@@ -179,7 +192,7 @@ impl WriterHandle {
 }
 
 /// Starts the writer thread. It stops when every `WriterHandle` is dropped.
-pub fn spawn(db: Arc<Database>) -> (WriterHandle, std::thread::JoinHandle<()>) {
+pub(crate) fn spawn(db: Arc<DbSlot>) -> (WriterHandle, std::thread::JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
     let pacing = Arc::new(AtomicU64::new(0));
     let thread_pacing = pacing.clone();
@@ -223,8 +236,13 @@ fn commit_batch(db: &Database, batch: &mut [Box<dyn Job>]) -> Result<Vec<Hook>, 
         hooks: Vec::new(),
     };
     for (index, job) in batch.iter_mut().enumerate() {
-        job.apply(&mut ctx)
-            .map_err(|error| BatchError::Job { index, error })?;
+        job.apply(&mut ctx).map_err(|error| {
+            if error.is_storage_failure() {
+                BatchError::Transaction(error)
+            } else {
+                BatchError::Job { index, error }
+            }
+        })?;
     }
     let hooks = std::mem::take(&mut ctx.hooks);
     drop(ctx);
@@ -245,8 +263,14 @@ fn drain(receiver: &mut mpsc::Receiver<Box<dyn Job>>, batch: &mut Vec<Box<dyn Jo
 /// Commits a batch, taking out (and answering) each job that fails until the rest commits. The
 /// writer reads as busy meanwhile; the batch is counted in `stats`, and the busy mark ends,
 /// before the committed jobs' callers are answered, so a caller that has its answer sees its
-/// commit counted and the writer idle.
-fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats) {
+/// commit counted and the writer idle. Returns the storage failure that failed the batch, if
+/// one did: the handle must then be opened again.
+fn commit_isolating_failures(
+    slot: &DbSlot,
+    db: &Database,
+    mut batch: Vec<Box<dyn Job>>,
+    stats: &WriterStats,
+) -> Option<StoreError> {
     let began = Instant::now();
     let jobs = batch.len() as u64;
     let busy = stats.heartbeat.busy();
@@ -265,7 +289,7 @@ fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>, stats:
                 for job in batch {
                     job.finish(Ok(()));
                 }
-                return;
+                return None;
             }
             Err(BatchError::Job { index, error }) => {
                 tracing::error!(%error, "a write failed and was rolled back; the rest of its batch runs again");
@@ -273,7 +297,7 @@ fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>, stats:
                 if batch.is_empty() {
                     done();
                     failed.finish(Err(error));
-                    return;
+                    return None;
                 }
                 failed.finish(Err(error));
             }
@@ -281,17 +305,30 @@ fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>, stats:
                 tracing::error!(%error, jobs = batch.len(), "write batch failed; nothing in it was committed");
                 let reason = error.to_string();
                 done();
+                if error.is_storage_failure() {
+                    // Noted before anyone is answered: a reader refused by the failed handle
+                    // meanwhile can tell why.
+                    slot.note_failure(&error);
+                    let disk_full = error.is_disk_full();
+                    for job in batch {
+                        job.finish(Err(StoreError::WriteFailed {
+                            disk_full,
+                            reason: reason.clone(),
+                        }));
+                    }
+                    return Some(error);
+                }
                 for job in batch {
                     job.finish(Err(StoreError::BatchFailed(reason.clone())));
                 }
-                return;
+                return None;
             }
         }
     }
 }
 
 fn run(
-    db: Arc<Database>,
+    db: Arc<DbSlot>,
     mut receiver: mpsc::Receiver<Box<dyn Job>>,
     pacing: Arc<AtomicU64>,
     stats: &WriterStats,
@@ -306,7 +343,71 @@ fn run(
             drain(&mut receiver, &mut batch);
         }
         previous = Some((Instant::now(), batch.len()));
-        commit_isolating_failures(&db, batch, stats);
+        let failure = match db.current() {
+            Ok(handle) => commit_isolating_failures(&db, &handle, batch, stats),
+            Err(error) => {
+                for job in batch {
+                    job.finish(Err(StoreError::Unavailable {
+                        disk_full: error.is_disk_full(),
+                        reason: error.to_string(),
+                    }));
+                }
+                Some(error)
+            }
+        };
+        if let Some(failure) = failure {
+            if !reopen_until_open(&db, &mut receiver, failure) {
+                return;
+            }
+        }
+    }
+}
+
+/// Opens the data file again after `failure`, answering every job that arrives meanwhile with
+/// [`StoreError::Unavailable`] and trying again every [`REOPEN_INTERVAL`]. Returns false when
+/// every handle is gone (the server is stopping) before the file opened.
+fn reopen_until_open(
+    db: &DbSlot,
+    receiver: &mut mpsc::Receiver<Box<dyn Job>>,
+    failure: StoreError,
+) -> bool {
+    let mut because = failure;
+    let mut logged = false;
+    loop {
+        match db.reopen(&because) {
+            Ok(()) => {
+                if logged {
+                    tracing::info!("the data file is open again after a failed write");
+                } else {
+                    tracing::debug!("the data file is open again after a failed write");
+                }
+                return true;
+            }
+            Err(error) => {
+                if !logged {
+                    tracing::error!(
+                        %error,
+                        "cannot open the data file again after a failed write; retrying until \
+                         it opens (reads and writes are refused meanwhile)"
+                    );
+                    logged = true;
+                }
+                because = error;
+            }
+        }
+        let until = Instant::now() + REOPEN_INTERVAL;
+        while Instant::now() < until {
+            loop {
+                match receiver.try_recv() {
+                    Ok(job) => {
+                        job.finish(Err(db.current().err().unwrap_or(StoreError::WriterStopped)))
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => return false,
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -364,20 +465,30 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::sync::mpsc as std_mpsc;
 
-    use redb::{ReadableDatabase, TableDefinition};
+    use redb::TableDefinition;
 
     use super::*;
 
     const ROWS: TableDefinition<&str, u64> = TableDefinition::new("rows");
 
-    fn open() -> (tempfile::TempDir, Arc<Database>, WriterHandle) {
+    fn open_file(path: &std::path::Path) -> Result<Database, StoreError> {
+        Ok(Database::create(path)?)
+    }
+
+    fn slot(dir: &tempfile::TempDir) -> Arc<DbSlot> {
+        let path = dir.path().join("w.redb");
+        let db = open_file(&path).expect("db");
+        Arc::new(DbSlot::new(&path, db, open_file))
+    }
+
+    fn open() -> (tempfile::TempDir, Arc<DbSlot>, WriterHandle) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Arc::new(Database::create(dir.path().join("w.redb")).expect("db"));
+        let db = slot(&dir);
         let (writer, _thread) = spawn(db.clone());
         (dir, db, writer)
     }
 
-    fn read(db: &Database, key: &str) -> Option<u64> {
+    fn read(db: &DbSlot, key: &str) -> Option<u64> {
         let txn = db.begin_read().ok()?;
         let table = txn.open_table(ROWS).ok()?;
         table.get(key).ok()?.map(|v| v.value())
@@ -500,8 +611,7 @@ mod tests {
         use crate::liveness::{Liveness, WorkerState};
 
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Arc::new(Database::create(dir.path().join("w.redb")).expect("db"));
-        let (writer, thread) = spawn(db);
+        let (writer, thread) = spawn(slot(&dir));
         let stats = writer.stats().clone();
         let liveness = Liveness::new(vec![stats.heartbeat.clone()]);
         liveness.set_stuck_after(Duration::ZERO);

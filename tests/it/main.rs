@@ -12,6 +12,7 @@ mod cli;
 mod delivery;
 mod destinations;
 mod disk_budget;
+mod disk_full;
 mod fidelity;
 mod health;
 mod metrics_api;
