@@ -145,3 +145,71 @@ impl From<SecretError> for ApiError {
         ApiError::internal()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use http_body_util::BodyExt;
+
+    use super::*;
+
+    async fn answer(error: StoreError) -> (StatusCode, Option<String>, Value) {
+        let reply = ApiError::from(error).into_reply();
+        let status = reply.status();
+        let retry_after = reply
+            .headers()
+            .get(RETRY_AFTER)
+            .map(|v| v.to_str().unwrap_or_default().to_string());
+        let bytes = reply.into_body().collect().await.expect("body").to_bytes();
+        let body = serde_json::from_slice(&bytes).expect("json body");
+        (status, retry_after, body)
+    }
+
+    #[tokio::test]
+    async fn a_full_disk_answers_503_with_retry_after_naming_it() {
+        let failed = StoreError::WriteFailed {
+            disk_full: true,
+            reason: "storage error: I/O error: No space left on device (os error 28)".into(),
+        };
+        let (status, retry_after, body) = answer(failed).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(retry_after.as_deref(), Some("5"));
+        assert_eq!(body["status"], json!(503));
+        let message = body["message"].as_str().expect("message");
+        assert!(message.starts_with("the disk is full: "), "{message}");
+        assert!(
+            message.ends_with("nothing of this write was stored"),
+            "{message}"
+        );
+        assert!(body.get("data").is_none(), "{body}");
+
+        let io = StoreError::Storage(redb::Error::Io(std::io::Error::from_raw_os_error(28)));
+        let (status, _, body) = answer(io).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(body["message"]
+            .as_str()
+            .is_some_and(|m| m.starts_with("the disk is full: ")));
+
+        let stale = StoreError::Storage(redb::Error::PreviousIo);
+        let (status, retry_after, body) = answer(stale).await;
+        assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(retry_after.is_some());
+        assert!(
+            body["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("opened again after a failed write")),
+            "{body}"
+        );
+    }
+
+    #[tokio::test]
+    async fn other_store_failures_stay_500_without_retry_after() {
+        let corrupt = StoreError::Corrupt {
+            table: "events",
+            reason: "bad".into(),
+        };
+        let (status, retry_after, body) = answer(corrupt).await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(retry_after, None);
+        assert_eq!(body["message"], json!("internal server error"));
+    }
+}

@@ -673,4 +673,134 @@ mod tests {
         let seen = seen.lock().expect("seen").clone();
         assert_eq!(seen, [Some(0), Some(1), Some(2)]);
     }
+
+    fn no_space() -> StoreError {
+        StoreError::Storage(redb::Error::Io(std::io::Error::from_raw_os_error(28)))
+    }
+
+    async fn put(writer: &WriterHandle, key: &'static str) -> Result<(), StoreError> {
+        writer
+            .write(move |ctx| {
+                ctx.txn.open_table(ROWS)?.insert(key, 1)?;
+                Ok(())
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_storage_failure_fails_the_whole_batch_and_the_file_is_opened_again() {
+        let (_dir, db, writer) = open();
+        put(&writer, "before").await.expect("write");
+        let first = Arc::downgrade(&db.current().expect("open"));
+        let (release, gate) = hold_writer(&writer).await;
+        let healthy = tokio::spawn({
+            let writer = writer.clone();
+            async move { put(&writer, "healthy").await }
+        });
+        let failing = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write(|ctx| {
+                        ctx.txn.open_table(ROWS)?.insert("failing", 1)?;
+                        Err::<(), _>(no_space())
+                    })
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        release.send(()).expect("release");
+        gate.await.expect("gate");
+        // Neither job of the batch is stored; both are told the disk is full.
+        for answer in [
+            healthy.await.expect("joined"),
+            failing.await.expect("joined"),
+        ] {
+            let error = answer.expect_err("the batch failed");
+            assert!(
+                matches!(
+                    error,
+                    StoreError::WriteFailed {
+                        disk_full: true,
+                        ..
+                    }
+                ),
+                "{error:?}"
+            );
+            assert!(
+                error.to_string().starts_with("the disk is full: "),
+                "{error}"
+            );
+        }
+        // The failed handle is closed and the file opened again (callers are answered first).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while first.upgrade().is_some() || !db.is_open() {
+            assert!(Instant::now() < deadline, "the file was not opened again");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Nothing of the batch is stored; what was committed before is there, and writing
+        // works again.
+        assert_eq!(read(&db, "healthy"), None);
+        assert_eq!(read(&db, "failing"), None);
+        assert_eq!(read(&db, "before"), Some(1));
+        put(&writer, "after")
+            .await
+            .expect("write after the failure");
+        assert_eq!(read(&db, "after"), Some(1));
+    }
+
+    /// How many more times [`flaky_open`] fails (only one test uses it).
+    static OPEN_FAILURES: AtomicUsize = AtomicUsize::new(0);
+
+    fn flaky_open(path: &std::path::Path) -> Result<Database, StoreError> {
+        let left = OPEN_FAILURES.load(Ordering::SeqCst);
+        if left > 0 {
+            OPEN_FAILURES.store(left - 1, Ordering::SeqCst);
+            return Err(no_space());
+        }
+        open_file(path)
+    }
+
+    #[tokio::test]
+    async fn writes_are_refused_until_the_file_opens_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.redb");
+        let db = Arc::new(DbSlot::new(
+            &path,
+            open_file(&path).expect("db"),
+            flaky_open,
+        ));
+        let (writer, _thread) = spawn(db.clone());
+        put(&writer, "before").await.expect("write");
+        OPEN_FAILURES.store(8, Ordering::SeqCst);
+        let error = writer
+            .write(|_ctx| Err::<(), _>(no_space()))
+            .await
+            .expect_err("failed");
+        assert!(matches!(error, StoreError::WriteFailed { .. }), "{error:?}");
+        // While the file cannot be opened, reads and writes say why.
+        let error = put(&writer, "meanwhile").await.expect_err("refused");
+        assert!(
+            matches!(
+                error,
+                StoreError::Unavailable {
+                    disk_full: true,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.is_storage_failure() && error.is_disk_full());
+        assert!(db.begin_read().is_err());
+        // It opens again by itself; nothing refused was stored.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while put(&writer, "after").await.is_err() {
+            assert!(Instant::now() < deadline, "the file never opened again");
+            tokio::time::sleep(REOPEN_INTERVAL).await;
+        }
+        assert_eq!(OPEN_FAILURES.load(Ordering::SeqCst), 0);
+        assert_eq!(read(&db, "before"), Some(1));
+        assert_eq!(read(&db, "meanwhile"), None);
+        assert_eq!(read(&db, "after"), Some(1));
+    }
 }
