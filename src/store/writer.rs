@@ -24,8 +24,8 @@
 //!
 //! The writer reports on itself through [`WriterStats`]: a heartbeat that reads as stopped once
 //! the thread has ended and as busy while a batch is being applied and committed (so a batch
-//! that never finishes shows as a stuck writer in `/healthz`), and histograms of the jobs per
-//! commit and of the time each commit took.
+//! that never finishes shows as a stuck writer in `/healthz`), histograms of the jobs per
+//! commit and of the time each commit took, and a count of batches lost to storage failures.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -107,6 +107,9 @@ pub struct WriterStats {
     /// Time from the start of a batch (its first transaction) to its commit and after-commit
     /// hooks, failed attempts of the batch included.
     pub commit_seconds: Histogram,
+    /// Batches that failed on the data file's storage (a full disk, an I/O error), and jobs
+    /// refused while the file could not be opened again: nothing of them was stored.
+    pub storage_failures: AtomicU64,
 }
 
 impl WriterStats {
@@ -115,6 +118,7 @@ impl WriterStats {
             heartbeat: Heartbeat::new("store-writer"),
             batch_jobs: Histogram::new(BATCH_BOUNDS, 1.0),
             commit_seconds: Histogram::latency(),
+            storage_failures: AtomicU64::new(0),
         }
     }
 }
@@ -309,6 +313,7 @@ fn commit_isolating_failures(
                     // Noted before anyone is answered: a reader refused by the failed handle
                     // meanwhile can tell why.
                     slot.note_failure(&error);
+                    stats.storage_failures.fetch_add(1, Ordering::Relaxed);
                     let disk_full = error.is_disk_full();
                     for job in batch {
                         job.finish(Err(StoreError::WriteFailed {
@@ -346,6 +351,7 @@ fn run(
         let failure = match db.current() {
             Ok(handle) => commit_isolating_failures(&db, &handle, batch, stats),
             Err(error) => {
+                stats.storage_failures.fetch_add(1, Ordering::Relaxed);
                 for job in batch {
                     job.finish(Err(StoreError::Unavailable {
                         disk_full: error.is_disk_full(),
@@ -356,7 +362,7 @@ fn run(
             }
         };
         if let Some(failure) = failure {
-            if !reopen_until_open(&db, &mut receiver, failure) {
+            if !reopen_until_open(&db, &mut receiver, stats, failure) {
                 return;
             }
         }
@@ -369,6 +375,7 @@ fn run(
 fn reopen_until_open(
     db: &DbSlot,
     receiver: &mut mpsc::Receiver<Box<dyn Job>>,
+    stats: &WriterStats,
     failure: StoreError,
 ) -> bool {
     let mut because = failure;
@@ -400,7 +407,8 @@ fn reopen_until_open(
             loop {
                 match receiver.try_recv() {
                     Ok(job) => {
-                        job.finish(Err(db.current().err().unwrap_or(StoreError::WriterStopped)))
+                        stats.storage_failures.fetch_add(1, Ordering::Relaxed);
+                        job.finish(Err(db.current().err().unwrap_or(StoreError::WriterStopped)));
                     }
                     Err(mpsc::error::TryRecvError::Empty) => break,
                     Err(mpsc::error::TryRecvError::Disconnected) => return false,

@@ -1,8 +1,9 @@
 //! A full disk, black-box, on a small tmpfs the test mounts (root only; skipped with a line
 //! saying why elsewhere), with the free-space guard off so the data file's own writes hit
 //! "no space left on device": publishes then answer 503 with upstream's error body naming the
-//! full disk, never 202 for an event that is not stored; deliveries of what was stored go on;
-//! once space returns the same process accepts publishes again, every accepted event is
+//! full disk, never 202 for an event that is not stored; reads and deliveries of what was
+//! stored go on, each delivery made once (an outcome that cannot be written is kept); once space
+//! returns the same process accepts publishes again, every accepted event is
 //! delivered, no refused one is stored, and `outpost check` passes on the file afterwards.
 
 use std::collections::HashSet;
@@ -149,9 +150,33 @@ async fn a_full_disk_refuses_publishes_keeps_delivering_and_recovers_by_itself()
         missing.is_empty(),
         "not delivered on a full disk: {missing:?}"
     );
-    // The process is not reported failed (a restart would not free any space).
+    // Reads go on (the data file is open again after each failed write).
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let r = server.api.get("/api/v1/events?tenant_id=acme").await;
+        if r.status == StatusCode::OK {
+            assert!(r.text().contains("before_0"), "{}", r.text());
+            break;
+        }
+        assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE, "{}", r.text());
+        assert!(
+            Instant::now() < deadline,
+            "reads did not resume: {}",
+            r.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The process is not reported failed (a restart would not free any space); the metrics
+    // count the lost write batches.
     let r = server.api.get("/healthz").await;
     assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    let metrics = server.api.get("/metrics").await.text();
+    let failures = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("outpost_writer_storage_failures_total "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .expect("outpost_writer_storage_failures_total");
+    assert!(failures >= 1.0, "{failures}");
 
     // Space returns: the same process accepts publishes again.
     std::fs::remove_file(&filler).expect("remove filler");
