@@ -4,7 +4,8 @@
 //! full disk, never 202 for an event that is not stored; reads and deliveries of what was
 //! stored go on, each delivery made once (an outcome that cannot be written is kept); once space
 //! returns the same process accepts publishes again, every accepted event is
-//! delivered, no refused one is stored, and `outpost check` passes on the file afterwards.
+//! delivered, no refused one is stored, and `outpost check` passes on the file afterwards. A
+//! server started on a disk with no space left serves what it stored and recovers the same way.
 
 use std::collections::HashSet;
 use std::io::Write;
@@ -76,6 +77,43 @@ fn assert_disk_full(reply: &Reply) {
     assert!(retry_after >= 1, "{retry_after}");
 }
 
+/// Publishes (2 KB events) until one is refused, which must be for want of space; records the
+/// accepted ids and the refused one.
+async fn publish_until_refused(
+    api: &Api,
+    accepted: &mut HashSet<String>,
+    refused: &mut Vec<String>,
+) {
+    for n in 0..20_000 {
+        let id = format!("full_{n}");
+        let r = publish(api, &id, 2_000).await;
+        if r.status == StatusCode::ACCEPTED {
+            accepted.insert(id);
+        } else {
+            assert_disk_full(&r);
+            refused.push(id);
+            return;
+        }
+    }
+    panic!("publishing never failed on a full disk");
+}
+
+/// `outpost check` on a stopped server's data file passes.
+fn assert_check_passes(data_dir: &Path) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_outpost"))
+        .args(["check", "--file"])
+        .arg(data_dir.join("outpost.redb"))
+        .env_clear()
+        .output()
+        .expect("run outpost check");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[tokio::test]
 async fn a_full_disk_refuses_publishes_keeps_delivering_and_recovers_by_itself() {
     let mount = match Tmpfs::mount("32m") {
@@ -108,23 +146,7 @@ async fn a_full_disk_refuses_publishes_keeps_delivering_and_recovers_by_itself()
     // The disk fills; publishing goes on until a write finds no space.
     let filler = fill(mount.path());
     let mut refused = Vec::new();
-    let mut refusal = None;
-    for n in 0..20_000 {
-        let id = format!("full_{n}");
-        let r = publish(&server.api, &id, 2_000).await;
-        match r.status {
-            StatusCode::ACCEPTED => {
-                accepted.insert(id);
-            }
-            _ => {
-                refused.push(id);
-                refusal = Some(r);
-                break;
-            }
-        }
-    }
-    let reply = refusal.expect("publishing never failed on a full disk");
-    assert_disk_full(&reply);
+    publish_until_refused(&server.api, &mut accepted, &mut refused).await;
     // While the disk is full, a publish is either stored (a freed page of the file had room)
     // or refused with the same clear answer.
     for n in 0..5 {
@@ -243,17 +265,74 @@ async fn a_full_disk_refuses_publishes_keeps_delivering_and_recovers_by_itself()
     assert!(log.contains("the disk is full"), "{log}");
 
     assert!(server.stop().success(), "{}", server.log_text());
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_outpost"))
-        .args(["check", "--file"])
-        .arg(server.data_dir.join("outpost.redb"))
-        .env_clear()
-        .output()
-        .expect("run outpost check");
+    assert_check_passes(&server.data_dir);
+    drop(mount);
+}
+
+#[tokio::test]
+async fn the_server_starts_on_a_full_disk_serves_what_it_stored_and_recovers() {
+    let mount = match Tmpfs::mount("24m") {
+        Ok(mount) => mount,
+        Err(reason) => {
+            eprintln!("skipped: the disk-full test needs root to mount a tmpfs ({reason})");
+            return;
+        }
+    };
+    let receiver = Receiver::start(Behaviour::Status(200)).await;
+    let options = ServerOptions {
+        data_dir: Some(mount.path().join("data")),
+        ..ServerOptions::default().env("DATA_MIN_FREE_BYTES", "0")
+    };
+    let mut server = ProcessServer::start(options.clone());
+    setup_tenant(&server.api, &receiver).await;
+    let mut accepted = HashSet::new();
+    for n in 0..5 {
+        let id = format!("stored_{n}");
+        let r = publish(&server.api, &id, 100).await;
+        assert_eq!(r.status, StatusCode::ACCEPTED, "{}", r.text());
+        accepted.insert(id);
+    }
+    let missing = receiver.wait_for_event_ids(&accepted, WAIT).await;
+    assert!(missing.is_empty(), "not delivered: {missing:?}");
+    assert!(server.stop().success());
+
+    // Started again on a disk with no space left at all.
+    let filler = fill(mount.path());
+    server.restart(options);
+    let r = server.api.get("/api/v1/events?tenant_id=acme").await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.text());
+    assert!(r.text().contains("stored_4"), "{}", r.text());
+    let mut refused = Vec::new();
+    publish_until_refused(&server.api, &mut accepted, &mut refused).await;
+
+    std::fs::remove_file(&filler).expect("remove filler");
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let id = format!("after_{}", refused.len());
+        let r = publish(&server.api, &id, 100).await;
+        if r.status == StatusCode::ACCEPTED {
+            accepted.insert(id);
+            break;
+        }
+        assert_disk_full(&r);
+        refused.push(id);
+        assert!(Instant::now() < deadline, "publishing did not resume");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let missing = receiver.wait_for_event_ids(&accepted, WAIT).await;
     assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+        missing.is_empty(),
+        "accepted but never delivered: {missing:?}"
     );
+    for id in &refused {
+        let r = server.api.get(&format!("/api/v1/events/{id}")).await;
+        assert_eq!(
+            r.status,
+            StatusCode::NOT_FOUND,
+            "{id} was refused but stored"
+        );
+    }
+    assert!(server.stop().success(), "{}", server.log_text());
+    assert_check_passes(&server.data_dir);
     drop(mount);
 }
