@@ -351,11 +351,16 @@ fn run(
         let failure = match db.current() {
             Ok(handle) => commit_isolating_failures(&db, &handle, batch, stats),
             Err(error) => {
+                // The file is closed (opening it again ended without success): refused as is.
                 stats.storage_failures.fetch_add(1, Ordering::Relaxed);
+                let (disk_full, reason) = match &error {
+                    StoreError::Unavailable { disk_full, reason } => (*disk_full, reason.clone()),
+                    other => (other.is_disk_full(), other.to_string()),
+                };
                 for job in batch {
                     job.finish(Err(StoreError::Unavailable {
-                        disk_full: error.is_disk_full(),
-                        reason: error.to_string(),
+                        disk_full,
+                        reason: reason.clone(),
                     }));
                 }
                 Some(error)
