@@ -122,7 +122,9 @@ impl From<StoreError> for ApiError {
 /// full: ..."), and that nothing was stored when that is so.
 fn storage_message(error: &StoreError) -> String {
     match error {
-        StoreError::WriteFailed { .. } | StoreError::Unavailable { .. } => error.to_string(),
+        StoreError::WriteFailed { .. }
+        | StoreError::Unavailable { .. }
+        | StoreError::NoSpace { .. } => error.to_string(),
         _ if error.is_disk_full() => format!("the disk is full: {error}"),
         _ if error.is_failed_handle() => {
             "the data file is being opened again after a failed write; try again shortly"

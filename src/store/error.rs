@@ -56,6 +56,12 @@ pub enum StoreError {
         failure(*.disk_full)
     )]
     Unavailable { disk_full: bool, reason: String },
+    /// Writes are held off after a write failed for want of space, until space is freed.
+    #[error(
+        "the disk is full: writes resume once space is freed on the file system holding the \
+         data file (the last write failed: {reason})"
+    )]
+    NoSpace { reason: String },
 }
 
 impl StoreError {
@@ -68,7 +74,9 @@ impl StoreError {
                 error,
                 redb::Error::Io(_) | redb::Error::PreviousIo | redb::Error::DatabaseClosed
             ),
-            StoreError::WriteFailed { .. } | StoreError::Unavailable { .. } => true,
+            StoreError::WriteFailed { .. }
+            | StoreError::Unavailable { .. }
+            | StoreError::NoSpace { .. } => true,
             _ => false,
         }
     }
@@ -88,6 +96,7 @@ impl StoreError {
             StoreError::Storage(redb::Error::Io(error)) => is_no_space(error),
             StoreError::WriteFailed { disk_full, .. }
             | StoreError::Unavailable { disk_full, .. } => *disk_full,
+            StoreError::NoSpace { .. } => true,
             _ => false,
         }
     }

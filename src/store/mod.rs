@@ -29,6 +29,7 @@ mod repair;
 mod retention;
 pub mod secrets;
 mod slot;
+mod space_wait;
 mod tables;
 mod tenants;
 pub mod writer;

@@ -46,6 +46,11 @@ impl DbSlot {
         }
     }
 
+    /// The data file's path.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
     /// The current handle, or [`StoreError::Unavailable`] while the file is closed.
     pub(crate) fn current(&self) -> Result<Arc<Database>, StoreError> {
         let current = self.current.read().unwrap_or_else(PoisonError::into_inner);

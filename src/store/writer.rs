@@ -19,8 +19,10 @@
 //! later operation on a handle that saw an I/O error. If the file cannot be opened again yet
 //! (opening may need to write, on a disk still full), the writer answers every job with
 //! [`StoreError::Unavailable`] and tries again every [`REOPEN_INTERVAL`] until it opens: the
-//! server recovers by itself once space is free. The writer is idle, not busy, while it waits,
-//! so a full disk does not read as a stuck writer.
+//! server recovers by itself once space is free. After a failure for want of space, writes are
+//! refused without trying until space is freed (see `space_wait.rs`), so a disk that stays full
+//! does not cost a reopen per write. The writer is idle, not busy, while it waits, so a full
+//! disk does not read as a stuck writer.
 //!
 //! The writer reports on itself through [`WriterStats`]: a heartbeat that reads as stopped once
 //! the thread has ended and as busy while a batch is being applied and committed (so a batch
@@ -35,6 +37,7 @@ use redb::{Database, Durability, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
 use super::slot::DbSlot;
+use super::space_wait::SpaceWait;
 use super::StoreError;
 use crate::liveness::Heartbeat;
 use crate::telemetry::histogram::{Histogram, BATCH_BOUNDS};
@@ -339,6 +342,7 @@ fn run(
     stats: &WriterStats,
 ) {
     let mut previous: Option<(Instant, usize)> = None;
+    let mut space = SpaceWait::new(db.path());
     while let Some(first) = receiver.blocking_recv() {
         let mut batch = vec![first];
         drain(&mut receiver, &mut batch);
@@ -348,6 +352,15 @@ fn run(
             drain(&mut receiver, &mut batch);
         }
         previous = Some((Instant::now(), batch.len()));
+        if let Some(StoreError::NoSpace { reason }) = space.refusal() {
+            stats.storage_failures.fetch_add(1, Ordering::Relaxed);
+            for job in batch {
+                job.finish(Err(StoreError::NoSpace {
+                    reason: reason.clone(),
+                }));
+            }
+            continue;
+        }
         let failure = match db.current() {
             Ok(handle) => commit_isolating_failures(&db, &handle, batch, stats),
             Err(error) => {
@@ -366,6 +379,7 @@ fn run(
                 Some(error)
             }
         };
+        space.tried(failure.as_ref());
         if let Some(failure) = failure {
             if !reopen_until_open(&db, &mut receiver, stats, failure) {
                 return;
@@ -751,14 +765,22 @@ mod tests {
             assert!(Instant::now() < deadline, "the file was not opened again");
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
-        // Nothing of the batch is stored; what was committed before is there, and writing
-        // works again.
+        // Nothing of the batch is stored; what was committed before is there.
         assert_eq!(read(&db, "healthy"), None);
         assert_eq!(read(&db, "failing"), None);
         assert_eq!(read(&db, "before"), Some(1));
-        put(&writer, "after")
-            .await
-            .expect("write after the failure");
+        // Writes are held off until space is freed or the hold is over, then go through.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match put(&writer, "after").await {
+                Ok(()) => break,
+                Err(error) => {
+                    assert!(matches!(error, StoreError::NoSpace { .. }), "{error:?}");
+                    assert!(Instant::now() < deadline, "writes never resumed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
         assert_eq!(read(&db, "after"), Some(1));
     }
 
@@ -806,7 +828,7 @@ mod tests {
         assert!(error.is_storage_failure() && error.is_disk_full());
         assert!(db.begin_read().is_err());
         // It opens again by itself; nothing refused was stored.
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while put(&writer, "after").await.is_err() {
             assert!(Instant::now() < deadline, "the file never opened again");
             tokio::time::sleep(REOPEN_INTERVAL).await;
