@@ -249,11 +249,6 @@ impl Store {
         }
     }
 
-    /// False while the data file is closed after a failed write and not open again yet.
-    pub fn is_available(&self) -> bool {
-        self.db.is_open()
-    }
-
     /// Checks every index and cross-table reference of the current snapshot.
     #[cfg(test)]
     pub fn check_consistency(&self) -> Result<consistency::ConsistencyReport, StoreError> {

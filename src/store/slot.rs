@@ -69,6 +69,7 @@ impl DbSlot {
     }
 
     /// True while a handle is open.
+    #[cfg(test)]
     pub(crate) fn is_open(&self) -> bool {
         self.current
             .read()
