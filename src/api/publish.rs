@@ -1,8 +1,8 @@
 //! `POST /publish`: validation as upstream, then one durable commit of the event, its
 //! idempotency key and its delivery tasks before the 202. Over the disk budget it answers 503
-//! with `Retry-After` and writes nothing.
+//! with `Retry-After` and writes nothing; so does a commit that fails because the disk is full
+//! (`StoreError::WriteFailed`, answered by `error.rs`): a 202 always means the event is on disk.
 
-use hyper::header::{HeaderValue, RETRY_AFTER};
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
@@ -35,12 +35,18 @@ fn strict_metadata(body: &JsonObject) -> Result<StrMap, ApiError> {
 }
 
 /// The ids of the tenant's destinations that receive `event` (enabled, subscribed, filter
-/// matching, and the targeted one when `destination_id` is set), read from a snapshot.
-fn matching_destinations(state: &AppState, event: &Event) -> Result<Vec<DestinationId>, ApiError> {
+/// matching, and the targeted one when `destination_id` is set), read from a snapshot. A data
+/// file that cannot be read for now is explained (a full disk; see [`crate::store::Store::explain`]).
+async fn matching_destinations(
+    state: &AppState,
+    event: &Event,
+) -> Result<Vec<DestinationId>, ApiError> {
+    let destinations = match state.store.tenant_destinations(&event.tenant_id) {
+        Ok(destinations) => destinations,
+        Err(error) => return Err(state.store.explain(error).await.into()),
+    };
     let mut input = FilterInput::new(event);
-    Ok(state
-        .store
-        .tenant_destinations(&event.tenant_id)?
+    Ok(destinations
         .iter()
         .filter(|d| event.destination_id.is_empty() || d.id == event.destination_id)
         .filter(|d| destination_matches(d, &mut input))
@@ -50,12 +56,9 @@ fn matching_destinations(state: &AppState, event: &Event) -> Result<Vec<Destinat
 
 /// 503 in upstream's error shape, naming the limit and the figures, with `Retry-After`.
 fn over_budget(refusal: &OverBudget) -> Reply {
-    let mut reply =
-        ApiError::new(StatusCode::SERVICE_UNAVAILABLE, refusal.to_string()).into_reply();
-    reply
-        .headers_mut()
-        .insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
-    reply
+    ApiError::new(StatusCode::SERVICE_UNAVAILABLE, refusal.to_string())
+        .retry_after(RETRY_AFTER_SECONDS)
+        .into_reply()
 }
 
 pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> {
@@ -121,7 +124,7 @@ pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> 
         data: go_compact(data.get()),
         idempotency_expires_ms: 0,
     };
-    event.matched_destination_ids = matching_destinations(state, &event)?;
+    event.matched_destination_ids = matching_destinations(state, &event).await?;
     let id = event.id.clone();
     let destination_ids = event.matched_destination_ids.clone();
     // Only a publish that would write is refused: a bad request still gets its 4xx, and one
@@ -133,7 +136,7 @@ pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> 
     }
     // Nothing matched: nothing is stored and no idempotency key is taken (as upstream).
     let duplicate = !destination_ids.is_empty()
-        && state
+        && match state
             .store
             .publish(PublishRequest {
                 event,
@@ -143,8 +146,11 @@ pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> 
                     .publish_idempotency_ttl_seconds
                     .saturating_mul(1000),
             })
-            .await?
-            == PublishOutcome::Duplicate;
+            .await
+        {
+            Ok(outcome) => outcome == PublishOutcome::Duplicate,
+            Err(error) => return Err(state.store.explain(error).await.into()),
+        };
     Ok(reply::json(
         StatusCode::ACCEPTED,
         &json!({

@@ -1,7 +1,9 @@
 //! The dispatcher: an in-memory ordered set of due queue keys (rebuilt from the queue table at
 //! start), a loop that sleeps until the earliest due time or until woken by a commit, and
 //! delivery workers bounded globally and per destination. A delivery's outcome goes back to the
-//! writer as one commit; until then its queue row stays on disk, so a crash redelivers it.
+//! writer as one commit; until then its queue row stays on disk, so a crash redelivers it. An
+//! outcome the data file cannot take for now (the disk is full) is kept in memory and committed
+//! once it can, without delivering again.
 //! Each attempt is counted in the server's metrics (by destination type, outcome and time),
 //! and the dispatch loop holds the `dispatcher` heartbeat for as long as it runs.
 
@@ -30,6 +32,8 @@ use crate::telemetry::Metrics;
 
 /// How long to wait before retrying a task whose outcome could not be committed.
 const STORE_FAILURE_BACKOFF: Duration = Duration::from_secs(1);
+/// The longest wait between tries of committing an outcome kept while the disk is full.
+const KEPT_OUTCOME_MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Prepared targets kept per generation of the target cache (at most twice this in all).
 const TARGET_CACHE_CAPACITY: usize = 4096;
@@ -249,18 +253,29 @@ async fn work(shared: Arc<Shared>, key: QueueKey, permit: OwnedSemaphorePermit) 
                 release_gate(&shared, gate_key);
                 if let Err(error) = commit(&shared, key, step).await {
                     tracing::error!(%error, "delivery postponed; will retry");
-                    let retry = shared.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(STORE_FAILURE_BACKOFF).await;
-                        retry.enqueued(&[key]);
-                    });
+                    retry_later(&shared, key);
                 }
             }
         }
         Ok(None) => {} // cancelled or replaced while it waited
-        Err(error) => tracing::error!(%error, "could not read a queued delivery"),
+        Err(error) => {
+            // The row stays on disk; the data file may be reopening after a failed write.
+            tracing::error!(%error, "could not read a queued delivery; will retry");
+            retry_later(&shared, key);
+        }
     }
     drop(permit);
+}
+
+/// Puts a key whose row is still on disk back into the due set after [`STORE_FAILURE_BACKOFF`].
+/// Its outcome was not committed, so the attempt is made again (at least once delivery) with the
+/// same attempt number and retry state.
+fn retry_later(shared: &Arc<Shared>, key: QueueKey) {
+    let retry = shared.clone();
+    tokio::spawn(async move {
+        tokio::time::sleep(STORE_FAILURE_BACKOFF).await;
+        retry.enqueued(&[key]);
+    });
 }
 
 /// Frees a destination slot and hands every key that waited for this destination back to the
@@ -382,20 +397,58 @@ async fn attempt(
 }
 
 /// Commits what a delivery left: the outcome (attempt, row removal, next retry) in one
-/// transaction, or the row's removal.
+/// transaction, or the row's removal. An outcome the data file could not take (the disk is
+/// full) is kept and committed again later by a task of its own (see [`commit_later`]), so the
+/// delivery is not made again and this worker's slot frees for the next one.
 async fn commit(
-    shared: &Shared,
+    shared: &Arc<Shared>,
     key: QueueKey,
     step: Result<Step, IdError>,
 ) -> Result<(), Postponed> {
     match step? {
         Step::Drop(task) => shared.store.drop_task(key, task).await?,
         Step::Record(outcome) => {
-            let recorded = shared.store.record_outcome(*outcome).await?;
-            count_alerts(&shared.settings.metrics, &recorded.raised);
+            let outcome = Arc::new(*outcome);
+            match shared.store.record_shared_outcome(outcome.clone()).await {
+                Ok(recorded) => count_alerts(&shared.settings.metrics, &recorded.raised),
+                Err(error) if error.is_storage_failure() => {
+                    tracing::warn!(
+                        %error,
+                        "a delivery's outcome cannot be recorded yet; it is kept and recorded \
+                         once the data file can be written"
+                    );
+                    tokio::spawn(commit_later(shared.clone(), outcome));
+                }
+                Err(error) => return Err(error.into()),
+            }
         }
     }
     Ok(())
+}
+
+/// Commits a kept outcome again after [`STORE_FAILURE_BACKOFF`], doubling the wait up to
+/// [`KEPT_OUTCOME_MAX_BACKOFF`] while the data file still cannot take it. Its queue row stays
+/// on disk meanwhile, so a restart before it commits delivers the event again (at least once);
+/// the row's retry state only changes with the commit.
+async fn commit_later(shared: Arc<Shared>, outcome: Arc<Outcome>) {
+    let mut wait = STORE_FAILURE_BACKOFF;
+    loop {
+        tokio::time::sleep(wait).await;
+        match shared.store.record_shared_outcome(outcome.clone()).await {
+            Ok(recorded) => {
+                count_alerts(&shared.settings.metrics, &recorded.raised);
+                return;
+            }
+            Err(error) if error.is_storage_failure() => {
+                wait = (wait * 2).min(KEPT_OUTCOME_MAX_BACKOFF);
+            }
+            Err(error) => {
+                tracing::error!(%error, "a kept delivery outcome could not be recorded; the delivery is made again");
+                retry_later(&shared, outcome.key);
+                return;
+            }
+        }
+    }
 }
 
 /// Counts what an attempt raised in the Prometheus metrics.

@@ -279,7 +279,6 @@ fn meta_schema_version_v1() {
 
 #[test]
 fn meta_schema_version_v2() {
-    use redb::ReadableDatabase;
     assert_eq!(tables::SCHEMA_VERSION, 2);
     let dir = tempfile::tempdir().expect("temp dir");
     let (store, _thread) = super::Store::open(dir.path()).expect("open");

@@ -1,6 +1,8 @@
 //! The embedded store: one redb file holding every table, opened with a schema-version check,
 //! written only by the writer thread (group commit) and read through MVCC read transactions
-//! that never wait for it. The only module that imports redb.
+//! that never wait for it. The only module that imports redb. The open file sits in a slot
+//! (`slot.rs`) the writer refills after a failed write, so the store recovers from a full disk
+//! without a restart.
 
 mod codec;
 #[cfg(test)]
@@ -26,6 +28,8 @@ mod queue;
 mod repair;
 mod retention;
 pub mod secrets;
+mod slot;
+mod space_wait;
 mod tables;
 mod tenants;
 pub mod writer;
@@ -34,6 +38,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use redb::{Database, ReadTransaction, ReadableDatabase, ReadableTable};
+use slot::DbSlot;
 
 pub use counters::{AttemptTuple, EventTuple};
 pub use destinations::CreateDestination;
@@ -55,6 +60,9 @@ pub const STORE_FILE: &str = "outpost.redb";
 
 /// The server's handle writes; `outpost backup` opens a read-only handle beside it.
 const CONCURRENCY: redb::ConcurrencyMode = redb::ConcurrencyMode::SingleWriter;
+
+/// How long [`Store::explain`] waits for the writer to note the failure behind a refusal.
+const EXPLAIN_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Page cache redb may keep in memory.
 const CACHE_BYTES: usize = 64 * 1024 * 1024;
@@ -78,7 +86,7 @@ impl Direction {
 /// A handle to the open store; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
-    db: Arc<Database>,
+    db: Arc<DbSlot>,
     writer: WriterHandle,
     queue: Arc<QueueShared>,
     /// Sequence numbers of event log positions.
@@ -177,7 +185,7 @@ impl Store {
                 Arc::new(outbox::OutboxShared::load(&txn)?),
             )
         };
-        let db = Arc::new(db);
+        let db = Arc::new(DbSlot::new(&path, db, open_file));
         let (writer, thread) = writer::spawn(db.clone());
         Ok((
             Store {
@@ -217,7 +225,28 @@ impl Store {
     }
 
     fn read(&self) -> Result<ReadTransaction, StoreError> {
-        Ok(self.db.begin_read()?)
+        self.db.begin_read()
+    }
+
+    /// Explains a refusal by a data file handle that failed (redb's "previous I/O error", or a
+    /// handle closed for reopening) by the storage failure behind it, as
+    /// [`StoreError::Unavailable`] saying whether the disk is full; other errors are returned
+    /// as they are. Waits up to [`EXPLAIN_WAIT`] for the writer to note the failure, which it
+    /// does as soon as its commit returns.
+    pub async fn explain(&self, error: StoreError) -> StoreError {
+        if !error.is_failed_handle() {
+            return error;
+        }
+        let deadline = std::time::Instant::now() + EXPLAIN_WAIT;
+        loop {
+            if let Some((disk_full, reason)) = self.db.last_failure() {
+                return StoreError::Unavailable { disk_full, reason };
+            }
+            if std::time::Instant::now() >= deadline {
+                return error;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
     }
 
     /// Checks every index and cross-table reference of the current snapshot.

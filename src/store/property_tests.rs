@@ -917,7 +917,9 @@ async fn a_schema_1_file_is_upgraded_on_open_with_every_record_and_listing_intac
             assert_eq!(ingested_ms(&world.store, &event.id), expected);
         }
         assert_listings_agree(&world.store, seed);
-        let stamped = super::migrate::stamped_version(world.store.db.as_ref()).expect("version");
+        let stamped =
+            super::migrate::stamped_version(world.store.db.current().expect("open").as_ref())
+                .expect("version");
         assert_eq!(stamped, Some(tables::SCHEMA_VERSION));
     }
 }
@@ -977,7 +979,8 @@ async fn an_upgrade_interrupted_halfway_is_finished_by_the_next_start() {
     assert_listings_agree(&world.store, 5);
     let copy = std::fs::read(world.dir.path().join(migrate::SCHEMA1_COPY)).expect("copy");
     assert_eq!(copy, b"the copy kept first");
-    let stamped = migrate::stamped_version(world.store.db.as_ref()).expect("version");
+    let stamped = migrate::stamped_version(world.store.db.current().expect("open").as_ref())
+        .expect("version");
     assert_eq!(stamped, Some(tables::SCHEMA_VERSION));
 }
 

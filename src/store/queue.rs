@@ -227,6 +227,15 @@ impl Store {
     /// Commits a delivery's outcome; returns the key of the follow-up retry row, if any, and
     /// the alerts the attempt raised.
     pub async fn record_outcome(&self, outcome: Outcome) -> Result<Recorded, StoreError> {
+        self.record_shared_outcome(Arc::new(outcome)).await
+    }
+
+    /// As [`Store::record_outcome`], keeping the outcome with the caller, who may commit it
+    /// again after a failure (its attempt id makes a second record a replay).
+    pub async fn record_shared_outcome(
+        &self,
+        outcome: Arc<Outcome>,
+    ) -> Result<Recorded, StoreError> {
         let shared = self.queue.clone();
         let outbox = self.outbox.clone();
         let rules = self.rules.get().cloned();
@@ -240,7 +249,7 @@ impl Store {
                     retry_after_ms,
                     now_ms,
                     context,
-                } = &outcome;
+                } = &*outcome;
                 let (key, retry_after_ms, now_ms) = (*key, *retry_after_ms, *now_ms);
                 let mut attempt = attempt.clone();
                 // An attempt id already on record is a replay: it is recorded once and moves

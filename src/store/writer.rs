@@ -12,10 +12,22 @@
 //! re-runnable closures, and nothing of a rolled-back run is visible or announced). A failure to
 //! begin or commit the transaction fails every job of the batch.
 //!
+//! A failure of the data file's storage — a commit that found the file system full, or any other
+//! I/O error, in the commit or inside a job — fails the whole batch with
+//! [`StoreError::WriteFailed`] (nothing of it is stored: the commit never completed), and the
+//! writer then closes the file and opens it again (see `slot.rs`), since redb refuses every
+//! later operation on a handle that saw an I/O error. If the file cannot be opened again yet
+//! (opening may need to write, on a disk still full), the writer answers every job with
+//! [`StoreError::Unavailable`] and tries again every [`REOPEN_INTERVAL`] until it opens: the
+//! server recovers by itself once space is free. After a failure for want of space, writes are
+//! refused without trying until space is freed (see `space_wait.rs`), so a disk that stays full
+//! does not cost a reopen per write. The writer is idle, not busy, while it waits, so a full
+//! disk does not read as a stuck writer.
+//!
 //! The writer reports on itself through [`WriterStats`]: a heartbeat that reads as stopped once
 //! the thread has ended and as busy while a batch is being applied and committed (so a batch
-//! that never finishes shows as a stuck writer in `/healthz`), and histograms of the jobs per
-//! commit and of the time each commit took.
+//! that never finishes shows as a stuck writer in `/healthz`), histograms of the jobs per
+//! commit and of the time each commit took, and a count of batches lost to storage failures.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -24,6 +36,8 @@ use std::time::{Duration, Instant};
 use redb::{Database, Durability, WriteTransaction};
 use tokio::sync::{mpsc, oneshot};
 
+use super::slot::DbSlot;
+use super::space_wait::SpaceWait;
 use super::StoreError;
 use crate::liveness::Heartbeat;
 use crate::telemetry::histogram::{Histogram, BATCH_BOUNDS};
@@ -32,6 +46,8 @@ use crate::telemetry::histogram::{Histogram, BATCH_BOUNDS};
 const MAX_BATCH: usize = 4096;
 /// Capacity of the job channel; senders wait (back-pressure) when it is full.
 pub const CHANNEL_CAPACITY: usize = 16_384;
+/// How often the writer tries to open the data file again while it cannot.
+pub const REOPEN_INTERVAL: Duration = Duration::from_millis(250);
 
 type Hook = Box<dyn FnOnce() + Send>;
 
@@ -94,6 +110,9 @@ pub struct WriterStats {
     /// Time from the start of a batch (its first transaction) to its commit and after-commit
     /// hooks, failed attempts of the batch included.
     pub commit_seconds: Histogram,
+    /// Batches that failed on the data file's storage (a full disk, an I/O error), and jobs
+    /// refused while the file could not be opened again: nothing of them was stored.
+    pub storage_failures: AtomicU64,
 }
 
 impl WriterStats {
@@ -102,6 +121,7 @@ impl WriterStats {
             heartbeat: Heartbeat::new("store-writer"),
             batch_jobs: Histogram::new(BATCH_BOUNDS, 1.0),
             commit_seconds: Histogram::latency(),
+            storage_failures: AtomicU64::new(0),
         }
     }
 }
@@ -179,7 +199,7 @@ impl WriterHandle {
 }
 
 /// Starts the writer thread. It stops when every `WriterHandle` is dropped.
-pub fn spawn(db: Arc<Database>) -> (WriterHandle, std::thread::JoinHandle<()>) {
+pub(crate) fn spawn(db: Arc<DbSlot>) -> (WriterHandle, std::thread::JoinHandle<()>) {
     let (sender, receiver) = mpsc::channel(CHANNEL_CAPACITY);
     let pacing = Arc::new(AtomicU64::new(0));
     let thread_pacing = pacing.clone();
@@ -223,8 +243,13 @@ fn commit_batch(db: &Database, batch: &mut [Box<dyn Job>]) -> Result<Vec<Hook>, 
         hooks: Vec::new(),
     };
     for (index, job) in batch.iter_mut().enumerate() {
-        job.apply(&mut ctx)
-            .map_err(|error| BatchError::Job { index, error })?;
+        job.apply(&mut ctx).map_err(|error| {
+            if error.is_storage_failure() {
+                BatchError::Transaction(error)
+            } else {
+                BatchError::Job { index, error }
+            }
+        })?;
     }
     let hooks = std::mem::take(&mut ctx.hooks);
     drop(ctx);
@@ -245,8 +270,14 @@ fn drain(receiver: &mut mpsc::Receiver<Box<dyn Job>>, batch: &mut Vec<Box<dyn Jo
 /// Commits a batch, taking out (and answering) each job that fails until the rest commits. The
 /// writer reads as busy meanwhile; the batch is counted in `stats`, and the busy mark ends,
 /// before the committed jobs' callers are answered, so a caller that has its answer sees its
-/// commit counted and the writer idle.
-fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>, stats: &WriterStats) {
+/// commit counted and the writer idle. Returns the storage failure that failed the batch, if
+/// one did: the handle must then be opened again.
+fn commit_isolating_failures(
+    slot: &DbSlot,
+    db: &Database,
+    mut batch: Vec<Box<dyn Job>>,
+    stats: &WriterStats,
+) -> Option<StoreError> {
     let began = Instant::now();
     let jobs = batch.len() as u64;
     let busy = stats.heartbeat.busy();
@@ -265,7 +296,7 @@ fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>, stats:
                 for job in batch {
                     job.finish(Ok(()));
                 }
-                return;
+                return None;
             }
             Err(BatchError::Job { index, error }) => {
                 tracing::error!(%error, "a write failed and was rolled back; the rest of its batch runs again");
@@ -273,7 +304,7 @@ fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>, stats:
                 if batch.is_empty() {
                     done();
                     failed.finish(Err(error));
-                    return;
+                    return None;
                 }
                 failed.finish(Err(error));
             }
@@ -281,22 +312,37 @@ fn commit_isolating_failures(db: &Database, mut batch: Vec<Box<dyn Job>>, stats:
                 tracing::error!(%error, jobs = batch.len(), "write batch failed; nothing in it was committed");
                 let reason = error.to_string();
                 done();
+                if error.is_storage_failure() {
+                    // Noted before anyone is answered: a reader refused by the failed handle
+                    // meanwhile can tell why.
+                    slot.note_failure(&error);
+                    stats.storage_failures.fetch_add(1, Ordering::Relaxed);
+                    let disk_full = error.is_disk_full();
+                    for job in batch {
+                        job.finish(Err(StoreError::WriteFailed {
+                            disk_full,
+                            reason: reason.clone(),
+                        }));
+                    }
+                    return Some(error);
+                }
                 for job in batch {
                     job.finish(Err(StoreError::BatchFailed(reason.clone())));
                 }
-                return;
+                return None;
             }
         }
     }
 }
 
 fn run(
-    db: Arc<Database>,
+    db: Arc<DbSlot>,
     mut receiver: mpsc::Receiver<Box<dyn Job>>,
     pacing: Arc<AtomicU64>,
     stats: &WriterStats,
 ) {
     let mut previous: Option<(Instant, usize)> = None;
+    let mut space = SpaceWait::new(db.path());
     while let Some(first) = receiver.blocking_recv() {
         let mut batch = vec![first];
         drain(&mut receiver, &mut batch);
@@ -306,7 +352,89 @@ fn run(
             drain(&mut receiver, &mut batch);
         }
         previous = Some((Instant::now(), batch.len()));
-        commit_isolating_failures(&db, batch, stats);
+        if let Some(StoreError::NoSpace { reason }) = space.refusal() {
+            stats.storage_failures.fetch_add(1, Ordering::Relaxed);
+            for job in batch {
+                job.finish(Err(StoreError::NoSpace {
+                    reason: reason.clone(),
+                }));
+            }
+            continue;
+        }
+        let failure = match db.current() {
+            Ok(handle) => commit_isolating_failures(&db, &handle, batch, stats),
+            Err(error) => {
+                // The file is closed (opening it again ended without success): refused as is.
+                stats.storage_failures.fetch_add(1, Ordering::Relaxed);
+                let (disk_full, reason) = match &error {
+                    StoreError::Unavailable { disk_full, reason } => (*disk_full, reason.clone()),
+                    other => (other.is_disk_full(), other.to_string()),
+                };
+                for job in batch {
+                    job.finish(Err(StoreError::Unavailable {
+                        disk_full,
+                        reason: reason.clone(),
+                    }));
+                }
+                Some(error)
+            }
+        };
+        space.tried(failure.as_ref());
+        if let Some(failure) = failure {
+            if !reopen_until_open(&db, &mut receiver, stats, failure) {
+                return;
+            }
+        }
+    }
+}
+
+/// Opens the data file again after `failure`, answering every job that arrives meanwhile with
+/// [`StoreError::Unavailable`] and trying again every [`REOPEN_INTERVAL`]. Returns false when
+/// every handle is gone (the server is stopping) before the file opened.
+fn reopen_until_open(
+    db: &DbSlot,
+    receiver: &mut mpsc::Receiver<Box<dyn Job>>,
+    stats: &WriterStats,
+    failure: StoreError,
+) -> bool {
+    let mut because = failure;
+    let mut logged = false;
+    loop {
+        match db.reopen(&because) {
+            Ok(()) => {
+                if logged {
+                    tracing::info!("the data file is open again after a failed write");
+                } else {
+                    tracing::debug!("the data file is open again after a failed write");
+                }
+                return true;
+            }
+            Err(error) => {
+                if !logged {
+                    tracing::error!(
+                        %error,
+                        "cannot open the data file again after a failed write; retrying until \
+                         it opens (reads and writes are refused meanwhile)"
+                    );
+                    logged = true;
+                }
+                because = error;
+            }
+        }
+        let until = Instant::now() + REOPEN_INTERVAL;
+        while Instant::now() < until {
+            loop {
+                match receiver.try_recv() {
+                    Ok(job) => {
+                        stats.storage_failures.fetch_add(1, Ordering::Relaxed);
+                        job.finish(Err(db.current().err().unwrap_or(StoreError::WriterStopped)));
+                    }
+                    Err(mpsc::error::TryRecvError::Empty) => break,
+                    Err(mpsc::error::TryRecvError::Disconnected) => return false,
+                }
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -364,20 +492,30 @@ mod tests {
     use std::sync::atomic::AtomicUsize;
     use std::sync::mpsc as std_mpsc;
 
-    use redb::{ReadableDatabase, TableDefinition};
+    use redb::TableDefinition;
 
     use super::*;
 
     const ROWS: TableDefinition<&str, u64> = TableDefinition::new("rows");
 
-    fn open() -> (tempfile::TempDir, Arc<Database>, WriterHandle) {
+    fn open_file(path: &std::path::Path) -> Result<Database, StoreError> {
+        Ok(Database::create(path)?)
+    }
+
+    fn slot(dir: &tempfile::TempDir) -> Arc<DbSlot> {
+        let path = dir.path().join("w.redb");
+        let db = open_file(&path).expect("db");
+        Arc::new(DbSlot::new(&path, db, open_file))
+    }
+
+    fn open() -> (tempfile::TempDir, Arc<DbSlot>, WriterHandle) {
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Arc::new(Database::create(dir.path().join("w.redb")).expect("db"));
+        let db = slot(&dir);
         let (writer, _thread) = spawn(db.clone());
         (dir, db, writer)
     }
 
-    fn read(db: &Database, key: &str) -> Option<u64> {
+    fn read(db: &DbSlot, key: &str) -> Option<u64> {
         let txn = db.begin_read().ok()?;
         let table = txn.open_table(ROWS).ok()?;
         table.get(key).ok()?.map(|v| v.value())
@@ -500,8 +638,7 @@ mod tests {
         use crate::liveness::{Liveness, WorkerState};
 
         let dir = tempfile::tempdir().expect("tempdir");
-        let db = Arc::new(Database::create(dir.path().join("w.redb")).expect("db"));
-        let (writer, thread) = spawn(db);
+        let (writer, thread) = spawn(slot(&dir));
         let stats = writer.stats().clone();
         let liveness = Liveness::new(vec![stats.heartbeat.clone()]);
         liveness.set_stuck_after(Duration::ZERO);
@@ -562,5 +699,143 @@ mod tests {
         }
         let seen = seen.lock().expect("seen").clone();
         assert_eq!(seen, [Some(0), Some(1), Some(2)]);
+    }
+
+    fn no_space() -> StoreError {
+        StoreError::Storage(redb::Error::Io(std::io::Error::from_raw_os_error(28)))
+    }
+
+    async fn put(writer: &WriterHandle, key: &'static str) -> Result<(), StoreError> {
+        writer
+            .write(move |ctx| {
+                ctx.txn.open_table(ROWS)?.insert(key, 1)?;
+                Ok(())
+            })
+            .await
+    }
+
+    #[tokio::test]
+    async fn a_storage_failure_fails_the_whole_batch_and_the_file_is_opened_again() {
+        let (_dir, db, writer) = open();
+        put(&writer, "before").await.expect("write");
+        let first = Arc::downgrade(&db.current().expect("open"));
+        let (release, gate) = hold_writer(&writer).await;
+        let healthy = tokio::spawn({
+            let writer = writer.clone();
+            async move { put(&writer, "healthy").await }
+        });
+        let failing = tokio::spawn({
+            let writer = writer.clone();
+            async move {
+                writer
+                    .write(|ctx| {
+                        ctx.txn.open_table(ROWS)?.insert("failing", 1)?;
+                        Err::<(), _>(no_space())
+                    })
+                    .await
+            }
+        });
+        tokio::task::yield_now().await;
+        release.send(()).expect("release");
+        gate.await.expect("gate");
+        // Neither job of the batch is stored; both are told the disk is full.
+        for answer in [
+            healthy.await.expect("joined"),
+            failing.await.expect("joined"),
+        ] {
+            let error = answer.expect_err("the batch failed");
+            assert!(
+                matches!(
+                    error,
+                    StoreError::WriteFailed {
+                        disk_full: true,
+                        ..
+                    }
+                ),
+                "{error:?}"
+            );
+            assert!(
+                error.to_string().starts_with("the disk is full: "),
+                "{error}"
+            );
+        }
+        // The failed handle is closed and the file opened again (callers are answered first).
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while first.upgrade().is_some() || !db.is_open() {
+            assert!(Instant::now() < deadline, "the file was not opened again");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        // Nothing of the batch is stored; what was committed before is there.
+        assert_eq!(read(&db, "healthy"), None);
+        assert_eq!(read(&db, "failing"), None);
+        assert_eq!(read(&db, "before"), Some(1));
+        // Writes are held off until space is freed or the hold is over, then go through.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match put(&writer, "after").await {
+                Ok(()) => break,
+                Err(error) => {
+                    assert!(matches!(error, StoreError::NoSpace { .. }), "{error:?}");
+                    assert!(Instant::now() < deadline, "writes never resumed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            }
+        }
+        assert_eq!(read(&db, "after"), Some(1));
+    }
+
+    /// How many more times [`flaky_open`] fails (only one test uses it).
+    static OPEN_FAILURES: AtomicUsize = AtomicUsize::new(0);
+
+    fn flaky_open(path: &std::path::Path) -> Result<Database, StoreError> {
+        let left = OPEN_FAILURES.load(Ordering::SeqCst);
+        if left > 0 {
+            OPEN_FAILURES.store(left - 1, Ordering::SeqCst);
+            return Err(no_space());
+        }
+        open_file(path)
+    }
+
+    #[tokio::test]
+    async fn writes_are_refused_until_the_file_opens_again() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("w.redb");
+        let db = Arc::new(DbSlot::new(
+            &path,
+            open_file(&path).expect("db"),
+            flaky_open,
+        ));
+        let (writer, _thread) = spawn(db.clone());
+        put(&writer, "before").await.expect("write");
+        OPEN_FAILURES.store(8, Ordering::SeqCst);
+        let error = writer
+            .write(|_ctx| Err::<(), _>(no_space()))
+            .await
+            .expect_err("failed");
+        assert!(matches!(error, StoreError::WriteFailed { .. }), "{error:?}");
+        // While the file cannot be opened, reads and writes say why.
+        let error = put(&writer, "meanwhile").await.expect_err("refused");
+        assert!(
+            matches!(
+                error,
+                StoreError::Unavailable {
+                    disk_full: true,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        assert!(error.is_storage_failure() && error.is_disk_full());
+        assert!(db.begin_read().is_err());
+        // It opens again by itself; nothing refused was stored.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while put(&writer, "after").await.is_err() {
+            assert!(Instant::now() < deadline, "the file never opened again");
+            tokio::time::sleep(REOPEN_INTERVAL).await;
+        }
+        assert_eq!(OPEN_FAILURES.load(Ordering::SeqCst), 0);
+        assert_eq!(read(&db, "before"), Some(1));
+        assert_eq!(read(&db, "meanwhile"), None);
+        assert_eq!(read(&db, "after"), Some(1));
     }
 }

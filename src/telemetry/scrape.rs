@@ -46,6 +46,15 @@ pub fn render(
          seconds.",
     );
     out.histogram(COMMIT, &[], &writer.commit_seconds.snapshot());
+    out.single(
+        "outpost_writer_storage_failures_total",
+        Kind::Counter,
+        "Write batches that failed on the data file's storage (a full disk, an I/O error), and \
+         jobs refused while it was being opened again; nothing of them was stored.",
+        writer
+            .storage_failures
+            .load(std::sync::atomic::Ordering::Relaxed) as f64,
+    );
 
     let gauges = [
         (

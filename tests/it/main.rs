@@ -13,6 +13,7 @@ mod crash_torture;
 mod delivery;
 mod destinations;
 mod disk_budget;
+mod disk_full;
 mod fidelity;
 mod health;
 mod metrics_api;
