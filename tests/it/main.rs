@@ -14,6 +14,7 @@ mod destinations;
 mod disk_budget;
 mod fidelity;
 mod health;
+mod limits;
 mod metrics_api;
 mod operator_log;
 mod ops;
