@@ -119,7 +119,6 @@ impl SlowClients {
 
 /// One slow client: connect, trickle, reconnect when closed, until stopped.
 async fn slow_client(addr: SocketAddr, stats: Arc<SlowStats>, mut stopped: watch::Receiver<bool>) {
-    let mut sent = 0u64;
     while !*stopped.borrow() {
         let mut stream = match TcpStream::connect(addr).await {
             Ok(stream) => stream,
@@ -131,6 +130,9 @@ async fn slow_client(addr: SocketAddr, stats: Arc<SlowStats>, mut stopped: watch
                 }
             }
         };
+        // Each connection starts its head afresh: the trickle begins a field, not the middle
+        // of one (which the server would refuse as a malformed head).
+        let mut sent = 0u64;
         let opened = Instant::now();
         stats.opened.fetch_add(1, Relaxed);
         stats.open_now.fetch_add(1, Relaxed);
