@@ -385,3 +385,46 @@ async fn the_rate_limit_is_off_by_default() {
         }
     }
 }
+
+#[tokio::test]
+async fn a_request_being_served_outlasts_both_connection_deadlines() {
+    let server = TestServer::start(
+        ServerOptions::default()
+            .env("HTTP_HEADER_READ_TIMEOUT_SECONDS", "1")
+            .env("HTTP_IDLE_TIMEOUT_SECONDS", "1"),
+    );
+    let mut stream = TcpStream::connect(server.addr).await.expect("connect");
+    // Writes wait while the store's writer is held: the request stays in its handler.
+    let stall = server
+        .handle()
+        .stall_writer()
+        .await
+        .expect("stall the writer");
+    let body = br#"{"id":"t"}"#;
+    stream
+        .write_all(
+            format!(
+                "PUT /api/v1/tenants/t HTTP/1.1\r\nhost: outpost\r\nauthorization: Bearer {API_KEY}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .expect("send");
+    stream.write_all(body).await.expect("send");
+    // Held well past both deadlines, the request is not cut...
+    let early = tokio::time::timeout(Duration::from_millis(2500), read_reply(&mut stream)).await;
+    assert!(early.is_err(), "answered while the writer was held");
+    drop(stall);
+    // ...and is answered once the writer goes on.
+    let reply = tokio::time::timeout(PATIENCE, read_reply(&mut stream))
+        .await
+        .expect("in time")
+        .expect("answered, not closed");
+    assert!(
+        (200..300).contains(&reply.status),
+        "{} {:?}",
+        reply.status,
+        String::from_utf8_lossy(&reply.body)
+    );
+}
