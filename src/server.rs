@@ -367,6 +367,7 @@ pub async fn start(
             &config.data_dir.join(STORE_FILE),
             clock.clone(),
         ),
+        rate_limiter: config.rate_limit.map(api::RateLimiter::new),
         config,
         metrics,
         liveness: liveness.clone(),

@@ -1,8 +1,9 @@
-//! Reading request bodies: bounded by `API_MAX_REQUEST_BODY_BYTES` (413 above it), parsed as a
-//! JSON object (anything else is upstream's 422 `invalid JSON`), with typed field accessors that
+//! Reading request bodies: bounded by `API_MAX_REQUEST_BODY_BYTES` (413 above it) and by
+//! `HTTP_BODY_READ_TIMEOUT_SECONDS` (408 when the body is late), parsed as a JSON object (anything else is upstream's 422 `invalid JSON`), with typed field accessors that
 //! treat a wrong JSON type the way upstream's decoder does.
 
 use std::collections::BTreeMap;
+use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
@@ -15,6 +16,22 @@ use serde_json::{Map, Value};
 use super::error::ApiError;
 use crate::model::strmap;
 use crate::model::StrMap;
+
+/// Collects the body within `deadline`, refusing more than `limit` bytes; a body still
+/// incomplete at the deadline gets 408 (the router then closes the connection).
+pub async fn read_body(
+    body: Incoming,
+    limit: usize,
+    deadline: Duration,
+) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(deadline, read_limited(body, limit)).await {
+        Ok(read) => read,
+        Err(_) => Err(ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            format!("request body not received within {} s", deadline.as_secs()),
+        )),
+    }
+}
 
 /// Collects the body, refusing more than `limit` bytes.
 pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, ApiError> {

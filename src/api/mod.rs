@@ -4,10 +4,12 @@
 mod audit;
 mod auth;
 mod body;
+mod connection;
 mod cursor;
 mod destinations;
 mod display;
 mod error;
+mod header_limits;
 mod health;
 mod logs;
 mod metrics;
@@ -15,6 +17,7 @@ mod pagination;
 mod prometheus;
 mod publish;
 mod query;
+mod rate_limit;
 mod reply;
 mod retry;
 mod router;
@@ -31,8 +34,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
 
 pub use auth::AuthKeys;
+pub use rate_limit::RateLimiter;
 
 use crate::audit::AuditLog;
 use crate::clock::Clock;
@@ -45,9 +50,6 @@ use crate::model::secret::{self, SecretError, SecretTemplate};
 use crate::model::topics::TopicRules;
 use crate::store::Store;
 use crate::telemetry::{Metrics, RouteLabel};
-
-/// How long a client may take to send a request's headers (slow-loris protection).
-const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Everything a handler may use.
 pub struct AppState {
@@ -66,6 +68,8 @@ pub struct AppState {
     pub liveness: Liveness,
     /// Where admin changes are recorded (`DATA_DIR/audit.log`).
     pub audit: AuditLog,
+    /// Requests per caller (`API_RATE_LIMIT_*`); `None` when off.
+    pub rate_limiter: Option<RateLimiter>,
 }
 
 /// Every row of the route table as the request metrics label it, in table order.
@@ -96,7 +100,9 @@ impl AppState {
 }
 
 /// Accepts connections until `shutdown` resolves, then lets open requests finish for up to
-/// `grace`.
+/// `grace`. At most `HTTP_MAX_CONNECTIONS` are served at once: at the cap the loop stops
+/// accepting, and further connections wait in the listen backlog until one closes. Each
+/// connection runs under its header and idle deadlines (`connection`).
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
@@ -104,8 +110,29 @@ pub async fn serve(
     grace: Duration,
 ) {
     let graceful = GracefulShutdown::new();
+    let limits = state.config.http;
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        // The header deadline is `connection`'s: hyper's would also cut idle keep-alive
+        // connections at the header deadline.
+        .header_read_timeout(None)
+        .max_header_size(header_limits::parser_header_bytes(&limits))
+        .keep_alive(true);
+    let parser_headers = header_limits::parser_headers(&limits);
+    if parser_headers != header_limits::PARSER_DEFAULT_HEADERS {
+        builder.max_headers(parser_headers);
+    }
     tokio::pin!(shutdown);
     loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => match slot {
+                Ok(slot) => slot,
+                Err(_) => break,
+            },
+            _ = &mut shutdown => break,
+        };
         tokio::select! {
             accepted = listener.accept() => {
                 let (stream, peer): (_, SocketAddr) = match accepted {
@@ -117,21 +144,34 @@ pub async fn serve(
                     }
                 };
                 let _ = stream.set_nodelay(true);
+                let phase = connection::Phase::new();
                 let state = state.clone();
+                let service_phase = phase.clone();
                 let service = service_fn(move |request| {
                     let state = state.clone();
-                    async move { Ok::<_, std::convert::Infallible>(router::handle(state, request).await) }
-                });
-                let connection = http1::Builder::new()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .keep_alive(true)
-                    .serve_connection(TokioIo::new(stream), service);
-                let connection = graceful.watch(connection);
-                tokio::spawn(async move {
-                    if let Err(error) = connection.await {
-                        tracing::debug!(%error, %peer, "connection ended with an error");
+                    let phase = service_phase.clone();
+                    phase.request_started();
+                    async move {
+                        let reply = router::handle(state, request).await;
+                        phase.request_finished();
+                        Ok::<_, std::convert::Infallible>(reply)
                     }
+                });
+                let io = TokioIo::new(connection::Watched::new(stream, phase.clone()));
+                let connection = graceful.watch(builder.serve_connection(io, service));
+                let deadlined =
+                    connection::Deadlined::new(connection, phase, connection::Deadlines::from(&limits));
+                tokio::spawn(async move {
+                    match deadlined.await {
+                        connection::Ended::Finished(Err(error)) => {
+                            tracing::debug!(%error, %peer, "connection ended with an error");
+                        }
+                        connection::Ended::Finished(Ok(())) => {}
+                        connection::Ended::Expired(expired) => {
+                            tracing::debug!(%peer, ?expired, "connection closed at its deadline");
+                        }
+                    }
+                    drop(slot);
                 });
             }
             _ = &mut shutdown => break,

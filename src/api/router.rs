@@ -5,25 +5,30 @@
 //! never the values), status and duration — never the query string or a header. Every request
 //! is counted in the server's metrics by the same pattern and status, and a publish's time
 //! to answer is recorded. Requests that change state are handed to the audit log
-//! (`audit`) once their status is known.
+//! (`audit`) once their status is known. Before routing, the request head is held to
+//! `HTTP_MAX_HEADER_BYTES` and `HTTP_MAX_HEADERS` (`header_limits`); on a route that needs
+//! credentials, a request presenting valid ones is counted by the rate limit (`rate_limit`)
+//! before anything else is checked, and the verdict goes on the response as `X-RateLimit-*`
+//! headers.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use hyper::body::Incoming;
-use hyper::header::HOST;
+use hyper::header::{HeaderValue, CONNECTION, HOST};
 use hyper::http::request::Parts;
 use hyper::{Request, StatusCode};
 
-use super::auth::{authorize, Access, Authorized, Caller};
-use super::body::read_limited;
+use super::auth::{authorize, presented, Access, Authorized, Caller, Presented};
+use super::body::read_body;
 use super::error::ApiError;
 use super::query::Query;
+use super::rate_limit::Decision;
 use super::reply::Reply;
 use super::routes::{self, Auth, Handler, Matched, Miss};
 use super::{
-    audit, destinations, health, logs, metrics, prometheus, publish, retry, schemas, tenants,
-    AppState,
+    audit, destinations, header_limits, health, logs, metrics, prometheus, publish, retry, schemas,
+    tenants, AppState,
 };
 use crate::telemetry::http::HttpRequests;
 use crate::telemetry::RouteSlot;
@@ -39,12 +44,23 @@ pub async fn handle(state: Arc<AppState>, request: Request<Incoming>) -> Reply {
     let found = routes::find(&parts.method, parts.uri.path());
     let pattern = found.as_ref().map_or("(no route)", |m| m.route.pattern);
     let mut caller = None;
-    let result = match &found {
-        Ok(matched) => run(&state, matched, &parts, body, &mut caller).await,
-        Err(Miss::NotFound) => Err(ApiError::not_found("not found")),
-        Err(Miss::MethodNotAllowed) => Err(method_not_allowed()),
+    let mut rate = None;
+    let result = match (header_limits::check(&parts, &state.config.http), &found) {
+        (Err(error), _) => Err(error),
+        (Ok(()), Ok(matched)) => run(&state, matched, &parts, body, &mut caller, &mut rate).await,
+        (Ok(()), Err(Miss::NotFound)) => Err(ApiError::not_found("not found")),
+        (Ok(()), Err(Miss::MethodNotAllowed)) => Err(method_not_allowed()),
     };
-    let reply = result.unwrap_or_else(ApiError::into_reply);
+    let mut reply = result.unwrap_or_else(ApiError::into_reply);
+    if let Some(decision) = rate {
+        decision.write_headers(reply.headers_mut());
+    }
+    if reply.status() == StatusCode::REQUEST_TIMEOUT {
+        // The rest of a late body is not worth waiting for.
+        reply
+            .headers_mut()
+            .insert(CONNECTION, HeaderValue::from_static("close"));
+    }
     if let Ok(matched) = &found {
         audit::record(&state, matched, &parts, caller.as_ref(), &reply);
     }
@@ -79,6 +95,7 @@ async fn run(
     parts: &Parts,
     body: Incoming,
     caller_seen: &mut Option<Caller>,
+    rate: &mut Option<Decision>,
 ) -> Result<Reply, ApiError> {
     let route = matched.route;
     let path_tenant = matched.param("tenant_id");
@@ -91,6 +108,25 @@ async fn run(
     };
     // The path tenant must exist, except for the upsert that may create it.
     let tenant_must_exist = path_tenant.is_some() && route.handler != Handler::UpsertTenant;
+    // Every request with valid credentials counts, whatever it is answered; requests with
+    // none or bad ones get 401 and are not counted.
+    if let (Some(limiter), Some(_)) = (&state.rate_limiter, access) {
+        let key = match presented(&state.keys, &parts.headers) {
+            Presented::ApiKey | Presented::AuthDisabled => Some("admin".to_string()),
+            Presented::Tenant(id) => Some(format!("tenant:{id}")),
+            Presented::Nothing | Presented::Invalid => None,
+        };
+        if let Some(key) = key {
+            let decision = limiter.check(&key, state.clock.now_ms());
+            *rate = Some(decision);
+            if !decision.allowed {
+                return Err(ApiError::new(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "too many requests",
+                ));
+            }
+        }
+    }
     let who: Option<Authorized> = match access {
         Some(access) => Some(authorize(
             &state.keys,
@@ -109,6 +145,7 @@ async fn run(
     let tenant = || path_tenant.ok_or_else(ApiError::internal);
     let query = Query::parse(parts.uri.query());
     let limit = state.config.max_request_body_bytes;
+    let deadline = state.config.http.body_read_timeout;
     match route.handler {
         Handler::Health => Ok(health::health(state)),
         Handler::Metrics => Ok(prometheus::scrape(state)),
@@ -116,11 +153,11 @@ async fn run(
         Handler::DestinationTypes => Ok(schemas::destination_types(state)),
         Handler::DestinationType => schemas::destination_type(state, param(matched, "type")?),
         Handler::Publish => {
-            let bytes = read_limited(body, limit).await?;
+            let bytes = read_body(body, limit, deadline).await?;
             publish::publish(state, &bytes).await
         }
         Handler::Retry => {
-            let bytes = read_limited(body, limit).await?;
+            let bytes = read_body(body, limit, deadline).await?;
             retry::retry(state, caller()?, &bytes).await
         }
         Handler::ListEvents => logs::list_events(state, caller()?, &query),
@@ -137,7 +174,7 @@ async fn run(
         Handler::ListTenants => tenants::list(state, caller()?, &query),
         Handler::GetTenant => tenants::get(state, caller()?),
         Handler::UpsertTenant => {
-            let bytes = read_limited(body, limit).await?;
+            let bytes = read_body(body, limit, deadline).await?;
             tenants::upsert(state, caller()?, tenant()?, &bytes).await
         }
         Handler::DeleteTenant => tenants::delete(state, tenant()?).await,
@@ -153,7 +190,7 @@ async fn run(
         }
         Handler::ListDestinations => destinations::list(state, tenant()?, &query),
         Handler::CreateDestination => {
-            let bytes = read_limited(body, limit).await?;
+            let bytes = read_body(body, limit, deadline).await?;
             destinations::create(state, caller()?, tenant()?, &bytes).await
         }
         Handler::GetDestination => {
@@ -161,7 +198,7 @@ async fn run(
         }
         Handler::UpdateDestination => {
             let destination = param(matched, "destination_id")?;
-            let bytes = read_limited(body, limit).await?;
+            let bytes = read_body(body, limit, deadline).await?;
             destinations::update(state, caller()?, tenant()?, destination, &bytes).await
         }
         Handler::DeleteDestination => {

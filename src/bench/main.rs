@@ -2,8 +2,9 @@
 //! into a plan, and runs it: a receiver, a server (the `outpost` executable beside this one, or
 //! `$OUTPOST_BIN`, spawned on a fresh data directory, or a running one via `--url`), a tenant
 //! with fan-out webhook destinations, open-loop publish load, a drain wait, then the report with
-//! what the server spent per delivery. The backlog, idle, query, sweep and metrics scenarios have
-//! their own runners (`backlog.rs`, `idle.rs`, `query.rs`, `sweep.rs`, `metrics.rs`).
+//! what the server spent per delivery. The backlog, idle, query, sweep, metrics and slowloris
+//! scenarios have their own runners (`backlog.rs`, `idle.rs`, `query.rs`, `sweep.rs`,
+//! `metrics.rs`, `slowloris.rs`).
 
 mod api;
 mod backlog;
@@ -18,6 +19,7 @@ mod reader;
 mod receiver;
 mod report;
 mod server;
+mod slowloris;
 mod sweep;
 
 use std::net::SocketAddr;
@@ -46,12 +48,12 @@ const FAST_RETRIES: &str = "1,1,1,1,1,1,1,1,1,1";
 /// $OUTPOST_BIN) unless --url names a running server.
 #[derive(FromArgs, Debug)]
 pub struct BenchArgs {
-    /// fanout1, fanout10, payload64k, failures, backlog, idle, query, sweep, metrics, or all
-    /// (default fanout1)
+    /// fanout1, fanout10, payload64k, failures, backlog, idle, query, sweep, metrics,
+    /// slowloris, or all (default fanout1)
     #[argh(option, default = "String::from(\"fanout1\")")]
     pub scenario: String,
     /// offered publish rate in events/s, 0 = as fast as possible (default: fanout1, failures
-    /// and sweep 2000, fanout10 and payload64k 500, backlog, idle and query 0)
+    /// and sweep 2000, fanout10, payload64k and slowloris 500, backlog, idle and query 0)
     #[argh(option)]
     pub rate: Option<f64>,
     /// publisher keep-alive connections (default 32)
@@ -59,7 +61,7 @@ pub struct BenchArgs {
     pub connections: usize,
     /// seconds of publishing (default 10; backlog: a 900 s cap; idle: the quiet window,
     /// default 60; query and metrics: the read load, default 20; sweep: the baseline phase,
-    /// default 20)
+    /// default 20; slowloris: each of its two phases, default 10)
     #[argh(option)]
     pub duration: Option<u64>,
     /// stop after this many events (backlog default 1000000, idle default 100, query default
@@ -114,6 +116,9 @@ pub struct BenchArgs {
     /// sweep: seconds to wait for the sweep run to end while publishing (default 600)
     #[argh(option)]
     pub sweep_timeout: Option<u64>,
+    /// slowloris: connections trickling header bytes during the loaded phase (default 500)
+    #[argh(option, default = "slowloris::DEFAULT_SLOW_CLIENTS")]
+    pub slow_clients: usize,
 }
 
 /// Which runner a scenario uses.
@@ -132,6 +137,8 @@ enum Kind {
     Sweep,
     /// Fill a day of attempts, then time the hourly metrics queries (`metrics.rs`).
     Metrics,
+    /// Publish unloaded, then with slow clients trickling headers (`slowloris.rs`).
+    Slowloris,
 }
 
 /// One named workload.
@@ -218,6 +225,14 @@ const SCENARIOS: &[Scenario] = &[
         rate: 0.0,
         kind: Kind::Metrics,
     },
+    Scenario {
+        name: "slowloris",
+        fanout: 1,
+        payload: 1024,
+        fail_percent: 0,
+        rate: 500.0,
+        kind: Kind::Slowloris,
+    },
 ];
 
 /// A scenario with every setting resolved.
@@ -239,6 +254,8 @@ pub struct Plan {
     /// Sweep scenario: the restarted server's TTL and how long to wait for its sweep run.
     sweep_ttl: Duration,
     sweep_timeout: Duration,
+    /// Slowloris scenario: connections trickling header bytes.
+    slow_clients: usize,
 }
 
 impl Plan {
@@ -303,7 +320,7 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
         ));
     }
     let duration = args.duration.unwrap_or(match scenario.kind {
-        Kind::Steady => 10,
+        Kind::Steady | Kind::Slowloris => 10,
         Kind::Backlog => 900,
         Kind::Idle => 60,
         Kind::Query => query::DEFAULT_DURATION_S,
@@ -314,7 +331,7 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
         return Err(format!("--duration {duration}: expected 1 to 3600 seconds"));
     }
     let events = args.events.or(match scenario.kind {
-        Kind::Steady => None,
+        Kind::Steady | Kind::Slowloris => None,
         Kind::Backlog => Some(1_000_000),
         Kind::Idle => Some(idle::DEFAULT_EVENTS),
         Kind::Query => Some(query::DEFAULT_EVENTS),
@@ -371,6 +388,12 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
             "--sweep-timeout {sweep_timeout}: expected 1 to 86400 seconds"
         ));
     }
+    if !(1..=10_000).contains(&args.slow_clients) {
+        return Err(format!(
+            "--slow-clients {}: expected 1 to 10000",
+            args.slow_clients
+        ));
+    }
     let mut server_env = vec![("RETRY_SCHEDULE".to_string(), FAST_RETRIES.to_string())];
     for pair in &args.server_env {
         let Some((key, value)) = pair.split_once('=').filter(|(k, _)| !k.is_empty()) else {
@@ -394,6 +417,7 @@ fn resolve(args: &BenchArgs, scenario: &Scenario) -> Result<Plan, String> {
         readers: args.readers,
         sweep_ttl: Duration::from_secs(sweep_ttl),
         sweep_timeout: Duration::from_secs(sweep_timeout),
+        slow_clients: args.slow_clients,
     })
 }
 
@@ -465,6 +489,7 @@ fn run(args: BenchArgs) -> Result<(), String> {
                 Kind::Query => query::run(plan, &args).await?,
                 Kind::Metrics => metrics::run(plan, &args).await?,
                 Kind::Sweep => sweep::run(plan, &args).await?,
+                Kind::Slowloris => slowloris::run(plan, &args).await?,
             };
             report::print_table(&results);
             lost += results.events_lost;

@@ -121,6 +121,35 @@ pub struct BacklogFigures {
     pub restart_cpu_seconds_per_1000_events: f64,
 }
 
+/// The slowloris scenario: publish latency without and with slow clients, and what those did.
+#[derive(Serialize, Debug, Default)]
+pub struct SlowlorisFigures {
+    pub slow_clients: usize,
+    /// Each slow client sends one header byte this often, ms.
+    pub trickle_interval_ms: u64,
+    /// Publish latency with no slow clients.
+    pub unloaded: Latency,
+    /// Publish latency with the slow clients trickling.
+    pub loaded: Latency,
+    /// Loaded p99 over unloaded p99.
+    pub p99_ratio: f64,
+    pub target_ratio: f64,
+    pub pass: bool,
+    /// Slow connections open when the loaded phase started and ended.
+    pub slow_open_at_load_start: u64,
+    pub slow_open_at_load_end: u64,
+    pub slow_connections_opened: u64,
+    /// Slow connections the server ended (at its header deadline).
+    pub slow_connections_closed_by_server: u64,
+    /// Slow connections the server answered (with an error status) rather than just closed.
+    pub slow_connections_answered: u64,
+    pub slow_connect_errors: u64,
+    pub slow_bytes_sent: u64,
+    /// How long the server let a slow connection live, on average and at most, s.
+    pub mean_slow_connection_s: f64,
+    pub longest_slow_connection_s: f64,
+}
+
 /// The idle scenario's window: what the server did while nothing was asked of it.
 #[derive(Serialize, Debug, Default)]
 pub struct IdleFigures {
@@ -298,6 +327,7 @@ pub struct Results {
     pub query: Option<QueryFigures>,
     pub sweep: Option<SweepFigures>,
     pub metrics: Option<MetricsFigures>,
+    pub slowloris: Option<SlowlorisFigures>,
     pub first_error: Option<String>,
 }
 
@@ -417,6 +447,10 @@ pub fn print_table(r: &Results) {
     }
     if let Some(sweep) = &r.sweep {
         print_sweep_table(r, sweep);
+        return;
+    }
+    if let Some(slow) = &r.slowloris {
+        print_slowloris_table(r, slow);
         return;
     }
     let mut rows: Vec<(String, String)> = vec![
@@ -784,6 +818,85 @@ fn print_rows(scenario: &str, rows: Vec<(String, String)>) {
     for (k, v) in rows {
         println!("  {k:<width$}  {v}");
     }
+}
+
+/// The slowloris scenario's table: both phases' latency, the verdict, the slow clients.
+fn print_slowloris_table(r: &Results, w: &SlowlorisFigures) {
+    let mut rows: Vec<(String, String)> = vec![
+        (
+            "settings".into(),
+            format!(
+                "fan-out {}, payload {} B, rate {}/s, {} connections, {} s per phase, {} slow \
+                 clients at 1 byte / {} ms",
+                r.settings.fanout,
+                r.settings.payload_bytes,
+                r.settings.rate,
+                r.settings.connections,
+                r.settings.duration_s,
+                w.slow_clients,
+                w.trickle_interval_ms
+            ),
+        ),
+        (
+            "publish ms p50 / p99 / max, unloaded".into(),
+            fmt_latency(&w.unloaded),
+        ),
+        (
+            "publish ms p50 / p99 / max, slow clients".into(),
+            fmt_latency(&w.loaded),
+        ),
+        (
+            "p99 ratio".into(),
+            format!(
+                "{:.2} (target <= {:.1}): {}",
+                w.p99_ratio,
+                w.target_ratio,
+                if w.pass { "PASS" } else { "MISS" }
+            ),
+        ),
+        (
+            "slow connections open".into(),
+            format!(
+                "{} at the start of the loaded phase, {} at its end",
+                w.slow_open_at_load_start, w.slow_open_at_load_end
+            ),
+        ),
+        (
+            "slow connections".into(),
+            format!(
+                "{} opened, {} closed by the server ({} with an answer), {} connect errors, {} \
+                 bytes sent",
+                w.slow_connections_opened,
+                w.slow_connections_closed_by_server,
+                w.slow_connections_answered,
+                w.slow_connect_errors,
+                w.slow_bytes_sent
+            ),
+        ),
+        (
+            "slow connection lifetime s".into(),
+            format!(
+                "mean {:.1}, longest {:.1}",
+                w.mean_slow_connection_s, w.longest_slow_connection_s
+            ),
+        ),
+        (
+            "events".into(),
+            format!(
+                "{} published, {} acked, {} delivered, {} lost, {} rejected, {} transport errors",
+                r.published,
+                r.acked,
+                r.delivered_events,
+                r.events_lost,
+                r.publish_rejected,
+                r.publish_transport_errors
+            ),
+        ),
+    ];
+    if let Some(e) = &r.first_error {
+        rows.push(("first error".into(), e.clone()));
+    }
+    print_rows(&r.scenario, rows);
 }
 
 /// The idle scenario's table: the warm-up in brief, then the quiet window.

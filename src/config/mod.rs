@@ -68,6 +68,31 @@ pub enum LogFormat {
     Json,
 }
 
+/// What one client connection may take of the server (`HTTP_*`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HttpLimits {
+    /// Largest request line plus headers, in bytes (431 above).
+    pub max_header_bytes: usize,
+    /// Most header fields in one request (431 above).
+    pub max_headers: usize,
+    /// Most connections served at once.
+    pub max_connections: usize,
+    /// Longest quiet spell between two requests on a keep-alive connection.
+    pub idle_timeout: Duration,
+    /// Longest a request's line and headers may take to arrive.
+    pub header_read_timeout: Duration,
+    /// Longest a request body may take to arrive once it is read.
+    pub body_read_timeout: Duration,
+}
+
+/// A per-caller token bucket (`API_RATE_LIMIT_*`): `burst` requests at once, refilled at
+/// `per_second`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    pub per_second: u32,
+    pub burst: u32,
+}
+
 /// Every setting outpost uses, typed.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -83,6 +108,10 @@ pub struct Config {
     /// `METRICS_AUTH_DISABLED`: `GET /metrics` needs no credentials.
     pub metrics_auth_disabled: bool,
     pub max_request_body_bytes: usize,
+    /// `HTTP_*`: what one client connection may take of the server.
+    pub http: HttpLimits,
+    /// `API_RATE_LIMIT_*`: requests per caller; `None` when off.
+    pub rate_limit: Option<RateLimit>,
     pub data_dir: PathBuf,
     /// `DATA_MAX_BYTES` and `DATA_MIN_FREE_BYTES`: when publishing pauses.
     pub disk_limits: Limits,
@@ -214,6 +243,55 @@ fn valid_deployment_id(id: &str) -> bool {
         && id
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+}
+
+/// Seconds of a timeout setting: a whole number from 1 to a day.
+fn timeout_seconds(r: &Reader<'_>, name: &'static str) -> Result<Duration, ConfigError> {
+    let seconds: u64 = r.positive(name)?;
+    if seconds > 86_400 {
+        return Err(r.invalid(name, "must be at most 86400"));
+    }
+    Ok(Duration::from_secs(seconds))
+}
+
+/// `HTTP_*`: header, connection and read-deadline limits.
+fn http_limits(r: &Reader<'_>) -> Result<HttpLimits, ConfigError> {
+    let max_header_bytes: usize = r.positive("HTTP_MAX_HEADER_BYTES")?;
+    if !(1024..=1 << 20).contains(&max_header_bytes) {
+        return Err(r.invalid("HTTP_MAX_HEADER_BYTES", "must be from 1024 to 1048576"));
+    }
+    let max_headers: usize = r.positive("HTTP_MAX_HEADERS")?;
+    if max_headers > 1000 {
+        return Err(r.invalid("HTTP_MAX_HEADERS", "must be from 1 to 1000"));
+    }
+    let max_connections: usize = r.positive("HTTP_MAX_CONNECTIONS")?;
+    if max_connections > 1_000_000 {
+        return Err(r.invalid("HTTP_MAX_CONNECTIONS", "must be from 1 to 1000000"));
+    }
+    Ok(HttpLimits {
+        max_header_bytes,
+        max_headers,
+        max_connections,
+        idle_timeout: timeout_seconds(r, "HTTP_IDLE_TIMEOUT_SECONDS")?,
+        header_read_timeout: timeout_seconds(r, "HTTP_HEADER_READ_TIMEOUT_SECONDS")?,
+        body_read_timeout: timeout_seconds(r, "HTTP_BODY_READ_TIMEOUT_SECONDS")?,
+    })
+}
+
+/// `API_RATE_LIMIT_*`: off when the rate is 0; a burst of 0 takes the rate.
+fn rate_limit(r: &Reader<'_>) -> Result<Option<RateLimit>, ConfigError> {
+    let per_second: u32 = r.number("API_RATE_LIMIT_PER_SECOND")?;
+    let burst: u32 = r.number("API_RATE_LIMIT_BURST")?;
+    if per_second > 1_000_000 {
+        return Err(r.invalid("API_RATE_LIMIT_PER_SECOND", "must be at most 1000000"));
+    }
+    if burst > 1_000_000 {
+        return Err(r.invalid("API_RATE_LIMIT_BURST", "must be at most 1000000"));
+    }
+    Ok((per_second > 0).then_some(RateLimit {
+        per_second,
+        burst: if burst == 0 { per_second } else { burst },
+    }))
 }
 
 /// `ALERT_*`: unset and set-empty differ for the count and the window (see `settings.rs`).
@@ -399,6 +477,8 @@ impl Config {
         if max_request_body_bytes == 0 {
             return Err(r.invalid("API_MAX_REQUEST_BODY_BYTES", "must be at least 1"));
         }
+        let http = http_limits(&r)?;
+        let rate_limit = rate_limit(&r)?;
         let data_dir = PathBuf::from(r.text("DATA_DIR"));
         if data_dir.as_os_str().is_empty() {
             return Err(r.invalid("DATA_DIR", "must not be empty"));
@@ -450,6 +530,8 @@ impl Config {
             auth_disabled: r.boolean("API_AUTH_DISABLED")?,
             metrics_auth_disabled: r.boolean("METRICS_AUTH_DISABLED")?,
             max_request_body_bytes,
+            http,
+            rate_limit,
             data_dir,
             disk_limits,
             commit_interval: Duration::from_millis(commit_interval_ms),
@@ -537,6 +619,45 @@ mod tests {
         assert_eq!(c.webhook.max_response_body_bytes, 131_072);
         assert_eq!(c.data_dir, PathBuf::from("./outpost-data"));
         assert_eq!(c.log_format, LogFormat::Text);
+    }
+
+    #[test]
+    fn http_limits_and_rate_limit_settings() {
+        let d = raw_with(&[]).unwrap();
+        assert_eq!(d.http.max_header_bytes, 16_384);
+        assert_eq!(d.http.max_headers, 50);
+        assert_eq!(d.http.max_connections, 4096);
+        assert_eq!(d.http.idle_timeout, Duration::from_secs(60));
+        assert_eq!(d.http.header_read_timeout, Duration::from_secs(10));
+        assert_eq!(d.http.body_read_timeout, Duration::from_secs(30));
+        assert_eq!(d.rate_limit, None);
+        let on = raw_with(&[("API_RATE_LIMIT_PER_SECOND", "5")]).unwrap();
+        assert_eq!(
+            on.rate_limit,
+            Some(RateLimit {
+                per_second: 5,
+                burst: 5
+            })
+        );
+        let burst = raw_with(&[
+            ("API_RATE_LIMIT_PER_SECOND", "5"),
+            ("API_RATE_LIMIT_BURST", "20"),
+        ])
+        .unwrap();
+        assert_eq!(burst.rate_limit.map(|r| r.burst), Some(20));
+        for (name, value) in [
+            ("HTTP_MAX_HEADER_BYTES", "100"),
+            ("HTTP_MAX_HEADERS", "0"),
+            ("HTTP_MAX_CONNECTIONS", "-1"),
+            ("HTTP_IDLE_TIMEOUT_SECONDS", "0"),
+            ("HTTP_HEADER_READ_TIMEOUT_SECONDS", "90000"),
+            ("HTTP_BODY_READ_TIMEOUT_SECONDS", "soon"),
+            ("API_RATE_LIMIT_PER_SECOND", "1.5"),
+            ("API_RATE_LIMIT_BURST", "2000000"),
+        ] {
+            let err = raw_with(&[(name, value)]).unwrap_err().to_string();
+            assert!(err.contains(name), "{err}");
+        }
     }
 
     #[test]

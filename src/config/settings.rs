@@ -74,6 +74,46 @@ pub const SETTINGS: &[Setting] = &[
         "Largest request body accepted (413 above).",
     ),
     s(
+        "HTTP_MAX_HEADER_BYTES",
+        Some("16384"),
+        "Largest request line plus headers accepted, in bytes; above it 431 with the JSON error body, and from twice it on the request is refused while it is read (431, empty body) and the connection closed.",
+    ),
+    s(
+        "HTTP_MAX_HEADERS",
+        Some("50"),
+        "Most header fields a request may carry; above it 431 with the JSON error body, and from twice it on the request is refused while it is read (431, empty body) and the connection closed.",
+    ),
+    s(
+        "HTTP_MAX_CONNECTIONS",
+        Some("4096"),
+        "Most client connections served at once; further connections wait in the listen backlog until one closes.",
+    ),
+    s(
+        "HTTP_IDLE_TIMEOUT_SECONDS",
+        Some("60"),
+        "How long a keep-alive connection may sit between requests before it is closed.",
+    ),
+    s(
+        "HTTP_HEADER_READ_TIMEOUT_SECONDS",
+        Some("10"),
+        "How long a client has to send a request's line and headers, from connecting or from the first byte after an idle spell; the connection is closed when they are late.",
+    ),
+    s(
+        "HTTP_BODY_READ_TIMEOUT_SECONDS",
+        Some("30"),
+        "How long a client has to send a request body once the server reads it; a late body gets 408 and the connection is closed.",
+    ),
+    s(
+        "API_RATE_LIMIT_PER_SECOND",
+        Some("0"),
+        "Requests per second each caller may make (the admin API key is one caller, each tenant's JWTs another), refilled continuously; above it 429 with Retry-After. 0 turns rate limiting off.",
+    ),
+    s(
+        "API_RATE_LIMIT_BURST",
+        Some("0"),
+        "Requests a caller may make at once before API_RATE_LIMIT_PER_SECOND paces it; 0 means the same as API_RATE_LIMIT_PER_SECOND.",
+    ),
+    s(
         "DATA_DIR",
         Some("./outpost-data"),
         "Directory holding the redb store and generated keys.",

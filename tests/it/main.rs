@@ -16,6 +16,7 @@ mod disk_budget;
 mod disk_full;
 mod fidelity;
 mod health;
+mod limits;
 mod metrics_api;
 mod operator_log;
 mod ops;
