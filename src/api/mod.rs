@@ -3,19 +3,20 @@
 
 mod audit;
 mod auth;
-mod body;
-mod cursor;
+pub(crate) mod body;
+pub(crate) mod cursor;
 mod destinations;
 mod display;
-mod error;
+pub(crate) mod error;
 mod health;
 mod logs;
 mod metrics;
 mod pagination;
 mod prometheus;
 mod publish;
-mod query;
+pub(crate) mod query;
 mod reply;
+pub(crate) mod requests;
 mod retry;
 mod router;
 mod routes;
