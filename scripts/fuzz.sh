@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs the cargo-fuzz targets (fuzz/fuzz_targets/) with libFuzzer, one at a time and one job
-# each, growing their corpora in fuzz/corpus/<target>/.
+# Runs the cargo-fuzz targets (fuzz/fuzz_targets/) with libFuzzer, one at a time, each in one
+# process, growing their corpora in fuzz/corpus/<target>/.
 #
 #   scripts/fuzz.sh [SECONDS] [TARGET...]    default: 60 seconds, every target
 #   scripts/fuzz.sh --list                   the target names
@@ -47,7 +47,7 @@ for target in "${targets[@]}"; do
   echo "== $target for ${seconds}s"
   log=$(mktemp)
   if ! cargo fuzz run "${build[@]}" "$target" "corpus/$target" -- \
-    -max_total_time="$seconds" -jobs=1 -workers=1 -max_len=4096 -timeout=10 \
+    -max_total_time="$seconds" -max_len=4096 -timeout=10 \
     -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then
     tail -n 40 "$log"
     rm -f "$log"
