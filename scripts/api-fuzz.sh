@@ -34,7 +34,7 @@ for _ in $(seq 50); do
   sleep 0.1
 done
 auth="Authorization: Bearer $key"
-for tenant in t1:d1 t2:d2; do
+for tenant in t1:d1 t1:d2 t2:d3; do
   curl -fs -X PUT -H "$auth" "$base/tenants/${tenant%:*}" >/dev/null
   curl -fs -X POST -H "$auth" -H 'Content-Type: application/json' \
     "$base/tenants/${tenant%:*}/destinations" \

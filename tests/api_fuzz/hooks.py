@@ -25,9 +25,6 @@ UNDOCUMENTED_UPSTREAM_STATUSES = {
     ("POST", "/tenants/{tenant_id}/destinations"): {400},
     # 422 `invalid JSON` / `validation error` for a body that is not a retry request (§1.3).
     ("POST", "/retry"): {422},
-    # 400 for a malformed metrics query (§1.3); 422 like the lists for `time[...]`.
-    ("GET", "/metrics/events"): {422},
-    ("GET", "/metrics/attempts"): {422},
 }
 
 # Upstream answers these with no body at all where the specification describes a JSON error
