@@ -24,12 +24,14 @@ async fn schemathesis_finds_no_server_error_and_no_contract_break() {
         eprintln!("skipped: Schemathesis is not installed in .venv-sdk (run scripts/test.sh)");
         return;
     }
-    let server = TestServer::start(
-        ServerOptions::default().env("TOPICS", "user.created,user.updated"),
-    );
+    let server =
+        TestServer::start(ServerOptions::default().env("TOPICS", "user.created,user.updated"));
     // The data tests/api_fuzz/schemathesis.toml names.
     for (tenant, destination) in [("t1", "d1"), ("t1", "d2"), ("t2", "d3")] {
-        let r = server.api.put(&format!("/api/v1/tenants/{tenant}"), None).await;
+        let r = server
+            .api
+            .put(&format!("/api/v1/tenants/{tenant}"), None)
+            .await;
         assert!(r.status.is_success(), "{}", r.text());
         let r = server
             .api
