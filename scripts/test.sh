@@ -6,8 +6,9 @@
 # On a fresh machine: run as root on Debian or Ubuntu, it first installs the operating-system
 # packages the tests need with apt-get. Otherwise a test whose tools are missing is skipped with
 # one line saying what to install. The SDKs go into .venv-sdk (Python, with the Prometheus
-# parser, from tests/sdk/requirements.txt; installed again when a module it names is missing) and
-# tests/sdk-ts/node_modules (TypeScript, from tests/sdk-ts/package-lock.json) on first use.
+# parser and Schemathesis, from tests/sdk/requirements.txt; installed again when a module it
+# names is missing) and tests/sdk-ts/node_modules (TypeScript, from tests/sdk-ts/package-lock.json)
+# on first use.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,8 +36,8 @@ fi
 
 # ---- the SDKs
 python=${PYTHON:-python3}
-if [ ! -x .venv-sdk/bin/python ] || ! .venv-sdk/bin/python -c 'import outpost_sdk, standardwebhooks, prometheus_client' 2>/dev/null; then
-  echo "== installing the Python SDK and the Prometheus parser into .venv-sdk"
+if [ ! -x .venv-sdk/bin/python ] || ! .venv-sdk/bin/python -c 'import outpost_sdk, standardwebhooks, prometheus_client, schemathesis' 2>/dev/null; then
+  echo "== installing the Python SDK, the Prometheus parser and Schemathesis into .venv-sdk"
   if ! "$python" -m venv .venv-sdk; then
     echo "error: the Python SDK test needs $python with venv (Debian/Ubuntu: apt-get install python3-venv)" >&2
     exit 1

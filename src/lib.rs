@@ -13,6 +13,7 @@ pub mod config;
 pub mod credentials;
 pub mod delivery;
 pub mod disk_budget;
+pub mod fuzzing;
 pub mod instance;
 pub mod liveness;
 pub mod logging;

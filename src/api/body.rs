@@ -54,6 +54,7 @@ pub async fn read_limited(body: Incoming, limit: usize) -> Result<Bytes, ApiErro
 }
 
 /// A parsed JSON object body.
+#[derive(Debug)]
 pub struct JsonObject(pub Map<String, Value>);
 
 impl JsonObject {

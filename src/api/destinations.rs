@@ -7,19 +7,20 @@ use hyper::StatusCode;
 use serde_json::Value;
 
 use super::auth::{Authorized, Caller};
-use super::body::JsonObject;
 use super::display;
 use super::error::ApiError;
 use super::query::Query;
 use super::reply::{self, Reply};
+use super::requests::{
+    apply_patch, past_timestamp, topics_error, CreateDestinationBody, UpdateDestinationBody,
+};
 use super::AppState;
 use crate::audit::Subject;
 use crate::model::destination::Destination;
 use crate::model::destination_type::{Draft, PrepareContext, PrepareError, Role};
-use crate::model::strmap;
-use crate::model::topics::{self, TopicsError};
+use crate::model::topics;
 use crate::store::CreateDestination;
-use crate::time::{self, Timestamp};
+use crate::time::Timestamp;
 
 fn not_found() -> ApiError {
     ApiError::bare(StatusCode::NOT_FOUND)
@@ -32,41 +33,9 @@ fn role_of(caller: &Caller) -> Role {
     }
 }
 
-fn topics_error(error: TopicsError) -> ApiError {
-    ApiError::unprocessable(match error {
-        TopicsError::InvalidTopics => "validation failed: invalid topics",
-        TopicsError::InvalidFormat => "validation failed: invalid topics format",
-    })
-}
-
 fn prepare_error(error: PrepareError) -> ApiError {
     match error {
         PrepareError::Validation(messages) => ApiError::validation(messages),
-    }
-}
-
-/// A client-supplied timestamp field in milliseconds; malformed → invalid JSON (as upstream's
-/// decoder), in the future → 422.
-fn past_timestamp(body: &JsonObject, field: &str, now_ms: i64) -> Result<Option<i64>, ApiError> {
-    let Some(text) = body.string(field)? else {
-        return Ok(None);
-    };
-    let ms = time::parse_rfc3339(&text)
-        .map_err(|_| ApiError::invalid_json())?
-        .unix_millis();
-    if ms > now_ms {
-        return Err(ApiError::unprocessable(format!(
-            "{field} cannot be in the future"
-        )));
-    }
-    Ok(Some(ms))
-}
-
-/// The filter as stored: `None` for `null`/`{}`, else compact JSON text of the object.
-fn stored_filter(value: &Value) -> Option<String> {
-    match value {
-        Value::Object(map) if !map.is_empty() => Some(value.to_string()),
-        _ => None,
     }
 }
 
@@ -97,31 +66,20 @@ pub async fn create(
     tenant_id: &str,
     body: &[u8],
 ) -> Result<Reply, ApiError> {
-    let body = JsonObject::parse(body)?;
+    let CreateDestinationBody {
+        body,
+        id,
+        kind,
+        topics: topics_value,
+        filter,
+        config,
+        credentials,
+        delivery_metadata,
+        metadata,
+        sets_timestamps,
+    } = CreateDestinationBody::parse(body)?;
     let now = state.clock.now_ms();
-    let id = body.string("id")?.filter(|id| !id.is_empty());
-    let kind = body.string("type")?.filter(|k| !k.is_empty());
-    let topics_value = body.raw("topics").filter(|v| !v.is_null());
-    let filter = body.object_or_null("filter")?.and_then(stored_filter);
-    let config = body.string_map("config")?.unwrap_or_default();
-    let credentials = body.string_map("credentials")?.unwrap_or_default();
-    let delivery_metadata = body.string_map("delivery_metadata")?.unwrap_or_default();
-    let metadata = body.string_map("metadata")?.unwrap_or_default();
-    let created_field = body.string("created_at")?;
-    let updated_field = body.string("updated_at")?;
-    body.string("disabled_at")?;
-
-    let mut missing = Vec::new();
-    if kind.is_none() {
-        missing.push("type is required".to_string());
-    }
-    if topics_value.is_none() {
-        missing.push("topics is required".to_string());
-    }
-    let (Some(kind), Some(topics_value)) = (kind, topics_value) else {
-        return Err(ApiError::validation(missing));
-    };
-    if (created_field.is_some() || updated_field.is_some()) && !auth.caller.is_admin() {
+    if sets_timestamps && !auth.caller.is_admin() {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "created_at and updated_at can only be set with API key authentication",
@@ -132,7 +90,7 @@ pub async fn create(
     let disabled_at = past_timestamp(&body, "disabled_at", now)?;
     let topics = state
         .topic_rules
-        .destination_topics(topics_value)
+        .destination_topics(&topics_value)
         .map_err(topics_error)?;
     if !state.registry.contains(&kind) {
         return Err(ApiError::unprocessable(format!(
@@ -212,19 +170,6 @@ pub fn get(state: &AppState, tenant_id: &str, destination_id: &str) -> Result<Re
     Ok(reply::ok(&show(state, &destination)))
 }
 
-/// A map field of a PATCH body: absent → `None`; `null` or an object → the patch; otherwise
-/// invalid JSON.
-fn map_patch(body: &JsonObject, field: &str) -> Result<Option<Value>, ApiError> {
-    Ok(body.object_or_null(field)?.cloned())
-}
-
-fn apply_patch(current: &crate::model::StrMap, patch: &Option<Value>) -> crate::model::StrMap {
-    match patch {
-        Some(patch) => strmap::merge_patch(current, patch).unwrap_or_else(|| current.clone()),
-        None => current.clone(),
-    }
-}
-
 /// `PATCH /tenants/:id/destinations/:did`.
 pub async fn update(
     state: &Arc<AppState>,
@@ -233,28 +178,17 @@ pub async fn update(
     destination_id: &str,
     body: &[u8],
 ) -> Result<Reply, ApiError> {
-    let body = JsonObject::parse(body)?;
     let now = state.clock.now_ms();
-    let kind = body.string("type")?;
-    let topics = match body.raw("topics").filter(|v| !v.is_null()) {
-        Some(value) => Some(
-            state
-                .topic_rules
-                .destination_topics(value)
-                .map_err(topics_error)?,
-        ),
-        None => None,
-    };
-    let filter = body.object_or_null("filter")?.map(stored_filter);
-    let config = map_patch(&body, "config")?;
-    let credentials = map_patch(&body, "credentials")?;
-    let delivery_metadata = map_patch(&body, "delivery_metadata")?;
-    let metadata = map_patch(&body, "metadata")?;
-    let disabled_at = if body.has("disabled_at") {
-        Some(past_timestamp(&body, "disabled_at", now)?)
-    } else {
-        None
-    };
+    let UpdateDestinationBody {
+        kind,
+        topics,
+        filter,
+        config,
+        credentials,
+        delivery_metadata,
+        metadata,
+        disabled_at,
+    } = UpdateDestinationBody::parse(body, &state.topic_rules, now)?;
     let role = role_of(&auth.caller);
     // Drawn here, outside the write, so a failing random source answers 500 before anything
     // is written; used only if the update rotates the secret.

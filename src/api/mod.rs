@@ -3,12 +3,12 @@
 
 mod audit;
 mod auth;
-mod body;
+pub(crate) mod body;
 mod connection;
-mod cursor;
+pub(crate) mod cursor;
 mod destinations;
 mod display;
-mod error;
+pub(crate) mod error;
 mod header_limits;
 mod health;
 mod logs;
@@ -16,9 +16,10 @@ mod metrics;
 mod pagination;
 mod prometheus;
 mod publish;
-mod query;
+pub(crate) mod query;
 mod rate_limit;
 mod reply;
+pub(crate) mod requests;
 mod retry;
 mod router;
 mod routes;

@@ -4,35 +4,19 @@
 //! (`StoreError::WriteFailed`, answered by `error.rs`): a 202 always means the event is on disk.
 
 use hyper::StatusCode;
-use serde_json::{json, Value};
+use serde_json::json;
 
-use super::body::JsonObject;
 use super::error::ApiError;
 use super::reply::{self, Reply};
+use super::requests::PublishBody;
 use super::AppState;
 use crate::disk_budget::{OverBudget, RETRY_AFTER_SECONDS};
 use crate::model::event::{go_compact, Event};
 use crate::model::identifiers::{DestinationId, EventId, TenantId};
 use crate::model::matching::{destination_matches, FilterInput};
 use crate::model::topics::PublishTopicError;
-use crate::model::StrMap;
 use crate::store::{PublishOutcome, PublishRequest};
-use crate::time::{self, Timestamp};
-
-/// Publish `metadata` is a strict `map<string,string>`: a non-string value is invalid JSON.
-fn strict_metadata(body: &JsonObject) -> Result<StrMap, ApiError> {
-    match body.raw("metadata") {
-        None | Some(Value::Null) => Ok(StrMap::new()),
-        Some(Value::Object(map)) => map
-            .iter()
-            .map(|(k, v)| match v {
-                Value::String(s) => Ok((k.clone(), s.clone())),
-                _ => Err(ApiError::invalid_json()),
-            })
-            .collect(),
-        Some(_) => Err(ApiError::invalid_json()),
-    }
-}
+use crate::time::Timestamp;
 
 /// The ids of the tenant's destinations that receive `event` (enabled, subscribed, filter
 /// matching, and the targeted one when `destination_id` is set), read from a snapshot. A data
@@ -64,31 +48,16 @@ fn over_budget(refusal: &OverBudget) -> Reply {
 pub async fn publish(state: &AppState, bytes: &[u8]) -> Result<Reply, ApiError> {
     // `data` stays the raw text the publisher sent (key order, number literals); the rest is
     // parsed into values.
-    let (body, data) = JsonObject::parse_with_raw(bytes, "data")?;
-    let id = body.string("id")?.filter(|id| !id.is_empty());
-    let tenant_id = body.string("tenant_id")?.filter(|t| !t.is_empty());
-    let destination_id = body.string("destination_id")?.unwrap_or_default();
-    let topic = body.string("topic")?.unwrap_or_default();
-    let eligible_for_retry = body.boolean("eligible_for_retry")?.unwrap_or(true);
-    let time = match body.string("time")? {
-        Some(text) => {
-            Some(time::parse_rfc3339_with_offset(&text).map_err(|_| ApiError::invalid_json())?)
-        }
-        None => None,
-    };
-    let metadata = strict_metadata(&body)?;
-
-    let mut problems = Vec::new();
-    if tenant_id.is_none() {
-        problems.push("tenant_id is required".to_string());
-    }
-    let data = data.filter(|d| d.get().trim_start().starts_with('{'));
-    if data.is_none() {
-        problems.push("data must be a valid JSON object".to_string());
-    }
-    let (Some(tenant_id), Some(data)) = (tenant_id, data) else {
-        return Err(ApiError::validation(problems));
-    };
+    let PublishBody {
+        id,
+        tenant_id,
+        destination_id,
+        topic,
+        eligible_for_retry,
+        time,
+        metadata,
+        data,
+    } = PublishBody::parse(bytes)?;
     if let Err(error) = state.topic_rules.check_publish_topic(&topic) {
         return Err(ApiError::validation(vec![match error {
             PublishTopicError::Required => "topic is required".to_string(),

@@ -4,15 +4,14 @@ use hyper::StatusCode;
 use serde_json::json;
 
 use super::auth::{Authorized, Caller};
-use super::body::JsonObject;
 use super::display;
 use super::error::ApiError;
 use super::pagination::{self, Page};
 use super::query::Query;
 use super::reply::{self, Reply};
+use super::requests;
 use super::AppState;
 use crate::model::tenant::Tenant;
-use crate::model::StrMap;
 use crate::store::TenantUpsert;
 
 const DEFAULT_LIMIT: usize = 20;
@@ -30,13 +29,7 @@ pub async fn upsert(
     tenant_id: &str,
     body: &[u8],
 ) -> Result<Reply, ApiError> {
-    let metadata = if body.is_empty() {
-        StrMap::new()
-    } else {
-        JsonObject::parse(body)?
-            .string_map("metadata")?
-            .unwrap_or_default()
-    };
+    let metadata = requests::tenant_metadata(body)?;
     if !auth.caller.is_admin() && auth.tenant.is_none() {
         return Err(ApiError::bare(StatusCode::UNAUTHORIZED));
     }

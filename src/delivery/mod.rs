@@ -22,5 +22,6 @@ pub use provider::{
     UNFORMATTABLE_MESSAGE,
 };
 pub use webhook::{
-    BuildError, DestinationError, WebhookConfigError, WebhookProvider, WebhookTarget,
+    content_template, header_template, BuildError, DestinationError, WebhookConfigError,
+    WebhookProvider, WebhookTarget,
 };

@@ -1288,4 +1288,17 @@ mod tests {
             );
         }
     }
+
+    /// A filter is stored as compact JSON text and read back at fan-out; a number written with
+    /// more digits than an f64 holds must read back as the same f64, or the stored filter
+    /// decides otherwise than the one the client sent (found by the `filter` fuzz target).
+    #[test]
+    fn long_number_literals_survive_storage() {
+        let long = format!("1.{}", "6".repeat(42));
+        let filter: Value = serde_json::from_str(&long).unwrap();
+        let stored: Value = serde_json::from_str(&filter.to_string()).unwrap();
+        assert_eq!(stored, filter);
+        let input: Value = serde_json::from_str(&format!("{long}1")).unwrap();
+        assert_eq!(matches(&filter, &input), matches(&stored, &input));
+    }
 }

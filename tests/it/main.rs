@@ -5,6 +5,7 @@ mod support;
 
 mod address_policy;
 mod alerts;
+mod api_fuzz;
 mod audit;
 mod auth;
 mod bad_input;

@@ -20,7 +20,7 @@ use hyper::Request;
 
 pub use destination::DestinationError;
 pub use request::BuildError;
-pub use settings::WebhookConfigError;
+pub use settings::{content_template, header_template, WebhookConfigError};
 
 use super::connect_guard::Outbound;
 use super::provider::{DeliveryFuture, DeliveryOutcome, PrepareError, Provider, Target};

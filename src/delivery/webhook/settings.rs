@@ -202,6 +202,16 @@ fn sample_data(with_signatures: bool) -> TemplateValue {
     TemplateValue::map(fields)
 }
 
+/// `DESTINATIONS_WEBHOOK_SIGNATURE_CONTENT_TEMPLATE` as the server checks it at start.
+pub fn content_template(source: &str) -> Result<Template, WebhookConfigError> {
+    parse_template(CONTENT_TEMPLATE_SETTING, source)
+}
+
+/// `DESTINATIONS_WEBHOOK_SIGNATURE_HEADER_TEMPLATE` as the server checks it at start.
+pub fn header_template(source: &str) -> Result<Template, WebhookConfigError> {
+    parse_template(HEADER_TEMPLATE_SETTING, source)
+}
+
 fn parse_template(setting: &'static str, source: &str) -> Result<Template, WebhookConfigError> {
     let error = |source| WebhookConfigError::Template { setting, source };
     let template = Template::parse(source).map_err(error)?;
